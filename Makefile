@@ -1,0 +1,31 @@
+# audit_log: PGXS build.
+#
+# The install script audit_log--1.0.sql is assembled from the fragments in
+# src/sql/ (one per feature, applied in name order), so that each feature
+# keeps its SQL beside its C.  Tests are found by their folders: sql/ for
+# pg_regress, specs/ for isolation, t/ for TAP, test/ for pgTAP.
+
+MODULE_big = audit_log
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+EXTENSION = audit_log
+DATA_built = audit_log--1.0.sql
+SQL_FRAGMENTS = $(sort $(wildcard src/sql/*.sql))
+
+PG_CPPFLAGS = -I$(srcdir)/src/include
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+
+REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/test/regress.conf
+ISOLATION = $(sort $(basename $(notdir $(wildcard specs/*.spec))))
+ISOLATION_OPTS = --temp-instance=tmp_check_iso --temp-config=$(srcdir)/test/regress.conf
+TAP_TESTS = 1
+
+EXTRA_CLEAN = tmp_check_regress tmp_check_iso tmp_check output_iso results regression.diffs regression.out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+audit_log--1.0.sql: $(SQL_FRAGMENTS)
+	cat $^ > $@

@@ -1,0 +1,312 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit_log.c
+ *		Module load: the audit_log.* settings and the start of every part
+ *		that needs shared_preload_libraries (queue, capture hooks, writer).
+ *
+ * Without preloading only the SQL-callable parts work (log_event, the
+ * analytics, exports, seals); functions that need the shared-memory queue
+ * call al_require_preload(), which fails with a hint.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/varlena.h"
+
+#include "audit_log.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+const char *const al_category_names[AL_NUM_CATEGORIES] = {
+	"ACCESS_SIGMA",
+	"USER_ACCOUNTS",
+	"ACCOUNT_TYPES",
+	"TEAMS",
+	"CONNECTIONS",
+	"EXPORTS",
+	"AUDIT_LOG"
+};
+
+char	   *al_database = NULL;
+char	   *al_capture_string = NULL;
+int			al_capture_mask = (1 << AL_NUM_CATEGORIES) - 1;
+int			al_queue_size = 16384;
+int			al_queue_wait_ms = 1000;
+int			al_flush_interval_ms = 100;
+int			al_retention_days = 90;
+char	   *al_export_directory = NULL;
+char	   *al_export_command = NULL;
+bool		al_require_export_before_purge = false;
+bool		al_log_to_server = false;
+int			al_seal_delay_min = 60;
+bool		al_preloaded = false;
+
+/*
+ * check hook for audit_log.capture: "all", "none", or a comma-separated list
+ * of category names (case does not matter).  The parsed mask travels to the
+ * assign hook through *extra.
+ */
+static bool
+check_capture(char **newval, void **extra, GucSource source)
+{
+	char	   *raw;
+	List	   *items;
+	ListCell   *lc;
+	int			mask = 0;
+	int		   *result;
+
+	raw = pstrdup(*newval);
+	if (!SplitIdentifierString(raw, ',', &items))
+	{
+		GUC_check_errdetail("List syntax is invalid.");
+		pfree(raw);
+		list_free(items);
+		return false;
+	}
+
+	foreach(lc, items)
+	{
+		char	   *item = (char *) lfirst(lc);
+		int			i;
+		bool		found = false;
+
+		if (pg_strcasecmp(item, "all") == 0)
+		{
+			mask = (1 << AL_NUM_CATEGORIES) - 1;
+			continue;
+		}
+		if (pg_strcasecmp(item, "none") == 0)
+			continue;
+		for (i = 0; i < AL_NUM_CATEGORIES; i++)
+		{
+			if (pg_strcasecmp(item, al_category_names[i]) == 0)
+			{
+				mask |= 1 << i;
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+		{
+			GUC_check_errdetail("Unrecognized category: \"%s\".", item);
+			GUC_check_errhint("Use all, none, or a comma-separated list of ACCESS_SIGMA, USER_ACCOUNTS, ACCOUNT_TYPES, TEAMS, CONNECTIONS, EXPORTS, AUDIT_LOG.");
+			pfree(raw);
+			list_free(items);
+			return false;
+		}
+	}
+	pfree(raw);
+	list_free(items);
+
+	result = (int *) malloc(sizeof(int));
+	if (result == NULL)
+		return false;
+	*result = mask;
+	*extra = result;
+	return true;
+}
+
+static void
+assign_capture(const char *newval, void *extra)
+{
+	al_capture_mask = *((int *) extra);
+}
+
+/*
+ * check hook for audit_log.database: a database name must be non-empty and
+ * fit in NAMEDATALEN.
+ */
+static bool
+check_database(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+	{
+		GUC_check_errdetail("The database name must not be empty.");
+		return false;
+	}
+	if (strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("The database name is longer than %d bytes.", NAMEDATALEN - 1);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * check hook for audit_log.export_directory: empty (exports off) or an
+ * absolute path.  Whether it exists is checked when an export runs, since a
+ * mount may come later than the server.
+ */
+static bool
+check_export_directory(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (!is_absolute_path(*newval))
+	{
+		GUC_check_errdetail("The export directory must be an absolute path.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Is this category selected by audit_log.capture?
+ */
+bool
+al_category_captured(AuditCategory category)
+{
+	return (al_capture_mask & (1 << category)) != 0;
+}
+
+/*
+ * Fail clearly when a function that needs the shared-memory queue is called
+ * in a server that did not preload the library.
+ */
+void
+al_require_preload(const char *what)
+{
+	if (!al_preloaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s requires audit_log to be loaded via shared_preload_libraries", what),
+				 errhint("Add audit_log to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+static void
+define_settings(void)
+{
+	DefineCustomStringVariable("audit_log.database",
+							   "Database whose audit_log.events receives captured events.",
+							   NULL,
+							   &al_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   check_database, NULL, NULL);
+
+	DefineCustomStringVariable("audit_log.capture",
+							   "Event categories captured by the server: all, none, or a comma-separated list.",
+							   NULL,
+							   &al_capture_string,
+							   "all",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   check_capture, assign_capture, NULL);
+
+	DefineCustomIntVariable("audit_log.queue_size",
+							"Number of events the shared-memory queue holds.",
+							NULL,
+							&al_queue_size,
+							16384,
+							64,
+							1048576,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("audit_log.queue_wait",
+							"Longest time a backend waits for room in a full queue before it counts the event as dropped.",
+							NULL,
+							&al_queue_wait_ms,
+							1000,
+							0,
+							60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("audit_log.flush_interval",
+							"Longest wait before queued events are written.",
+							NULL,
+							&al_flush_interval_ms,
+							100,
+							1,
+							60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("audit_log.retention_days",
+							"Number of days of events kept by the retention job.",
+							NULL,
+							&al_retention_days,
+							90,
+							1,
+							36500,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("audit_log.export_directory",
+							   "The only directory tree server-side exports may write under; empty disables them.",
+							   NULL,
+							   &al_export_directory,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   check_export_directory, NULL, NULL);
+
+	DefineCustomStringVariable("audit_log.export_command",
+							   "Command run on each finished export file; %p is its path, %f its file name.",
+							   NULL,
+							   &al_export_command,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("audit_log.require_export_before_purge",
+							 "Keep a day until a successful export covered it.",
+							 NULL,
+							 &al_require_export_before_purge,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("audit_log.log_to_server",
+							 "Also write each captured event as one JSON line to the server log.",
+							 NULL,
+							 &al_log_to_server,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("audit_log.seal_delay",
+							"Time after the end of a UTC day before the maintenance job seals it.",
+							NULL,
+							&al_seal_delay_min,
+							60,
+							0,
+							10080,
+							PGC_SIGHUP,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("audit_log");
+}
+
+/*
+ * Module load.  Settings first, so that they exist (with their defaults)
+ * even when the library is loaded late; everything that needs shared memory
+ * or a background worker only when preloaded.
+ */
+void
+_PG_init(void)
+{
+	al_preloaded = process_shared_preload_libraries_in_progress;
+
+	define_settings();
+
+	if (!al_preloaded)
+		return;
+}

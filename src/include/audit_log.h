@@ -1,0 +1,105 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit_log.h
+ *		Declarations shared by the parts of the audit_log extension: the
+ *		settings, the in-memory form of an event, and the helpers that fill
+ *		an event's base data.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AUDIT_LOG_H
+#define AUDIT_LOG_H
+
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "utils/uuid.h"
+
+/*
+ * Event categories, in the order of the SQL enum audit_log.event_category.
+ * The numeric values are only used inside one server's memory.
+ */
+typedef enum AuditCategory
+{
+	AL_CAT_ACCESS_SIGMA = 0,
+	AL_CAT_USER_ACCOUNTS,
+	AL_CAT_ACCOUNT_TYPES,
+	AL_CAT_TEAMS,
+	AL_CAT_CONNECTIONS,
+	AL_CAT_EXPORTS,
+	AL_CAT_AUDIT_LOG,
+	AL_NUM_CATEGORIES
+} AuditCategory;
+
+extern const char *const al_category_names[AL_NUM_CATEGORIES];
+
+/* Sizes of the text fields of a captured event (including the final NUL). */
+#define AL_TYPE_LEN			64
+#define AL_REASON_LEN		64
+#define AL_NAME_LEN			64		/* role, database, application names */
+#define AL_OBJECT_LEN		256
+#define AL_ADDR_LEN			64
+#define AL_SESSION_LEN		32
+#define AL_ENTRY_DATA_LEN	1280
+
+/*
+ * A captured event as it travels from a backend, through the shared-memory
+ * queue, to the background writer.  Fixed size so it can live in a queue
+ * slot; an empty string stands for SQL NULL.  entry_data is the text of a
+ * JSON object (never empty: at least "{}").
+ */
+typedef struct AuditEvent
+{
+	pg_uuid_t	event_id;
+	TimestampTz request_time;
+	int32		backend_pid;
+	uint8		category;		/* AuditCategory */
+	bool		success;
+	char		event_type[AL_TYPE_LEN];
+	char		reason_code[AL_REASON_LEN];
+	char		user_name[AL_NAME_LEN];
+	char		object_name[AL_OBJECT_LEN];
+	char		client_addr[AL_ADDR_LEN];
+	char		application_name[AL_NAME_LEN];
+	char		database_name[AL_NAME_LEN];
+	char		session_id[AL_SESSION_LEN];
+	char		entry_data[AL_ENTRY_DATA_LEN];
+} AuditEvent;
+
+/* Settings (audit_log.c) */
+extern char *al_database;
+extern char *al_capture_string;
+extern int	al_capture_mask;	/* bit (1 << AuditCategory) set = captured */
+extern int	al_queue_size;
+extern int	al_queue_wait_ms;
+extern int	al_flush_interval_ms;
+extern int	al_retention_days;
+extern char *al_export_directory;
+extern char *al_export_command;
+extern bool al_require_export_before_purge;
+extern bool al_log_to_server;
+extern int	al_seal_delay_min;
+
+/* true when loaded through shared_preload_libraries */
+extern bool al_preloaded;
+
+/* Number of days maintain() creates partitions ahead of today. */
+#define AL_PARTITIONS_AHEAD 7
+
+/* Longest entry_data log_event() accepts, in bytes of its jsonb form. */
+#define AL_MAX_ENTRY_DATA_BYTES (64 * 1024)
+
+/* event.c */
+extern void al_uuid7(pg_uuid_t *uuid, TimestampTz ts);
+extern void al_session_id(char *buf, size_t len);
+extern const char *al_source_node(void);
+extern bool al_client_addr(char *buf, size_t len);
+extern void al_event_init_session(AuditEvent *ev, AuditCategory category,
+								  const char *event_type, bool success);
+extern void al_strlcpy_clip(char *dst, const char *src, size_t len);
+extern bool al_category_captured(AuditCategory category);
+extern void al_require_preload(const char *what);
+
+/* log_event.c: set while the extension itself moves or removes rows */
+extern int	al_internal_dml_depth;
+
+#endif							/* AUDIT_LOG_H */
