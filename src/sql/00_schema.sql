@@ -97,8 +97,14 @@ INSERT INTO audit_log.event_types (event_category, event_type, description, buil
 /*
  * The events.  Partitioned by UTC day (see maintain()); the default
  * partition catches any row whose day has no partition yet, so an insert
- * never fails for lack of one.  The unique key lets the background writer
- * retry a batch without writing an event twice.
+ * never fails for lack of one.
+ *
+ * Keys and indexes are made on each partition, not on this parent: the
+ * parent belongs to the extension and exists before pg_restore attaches the
+ * dumped partitions, and an index on it would be cloned onto each partition
+ * at ATTACH and then clash with the partition's own dumped index.  Each
+ * partition's primary key on event_id lets the background writer retry a
+ * batch (INSERT ... ON CONFLICT DO NOTHING) without writing an event twice.
  */
 CREATE TABLE audit_log.events (
 	event_id uuid NOT NULL,
@@ -118,13 +124,12 @@ CREATE TABLE audit_log.events (
 	session_id text,
 	source_node text,
 	entry_data jsonb NOT NULL DEFAULT '{}',
-	CONSTRAINT events_entry_data_object CHECK (pg_catalog.jsonb_typeof(entry_data) = 'object'),
-	CONSTRAINT events_pkey PRIMARY KEY (event_id, request_time)
+	CONSTRAINT events_entry_data_object CHECK (pg_catalog.jsonb_typeof(entry_data) = 'object')
 ) PARTITION BY RANGE (request_time);
 
-CREATE INDEX events_request_time_idx ON audit_log.events (request_time);
-
-CREATE TABLE audit_log.events_default PARTITION OF audit_log.events DEFAULT;
+CREATE TABLE audit_log.events_default PARTITION OF audit_log.events
+	(CONSTRAINT events_default_pkey PRIMARY KEY (event_id)) DEFAULT;
+CREATE INDEX events_default_request_time_idx ON audit_log.events_default (request_time);
 
 SELECT pg_catalog.pg_extension_config_dump('audit_log.events_default', '');
 

@@ -104,8 +104,11 @@ BEGIN
 	 */
 	EXECUTE pg_catalog.format(
 		'CREATE TABLE audit_log.%I (LIKE audit_log.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS,'
+		' CONSTRAINT %I PRIMARY KEY (event_id),'
 		' CONSTRAINT %I CHECK (request_time >= %L AND request_time < %L))',
-		part, part || '_bound', lo, hi);
+		part, part || '_pkey', part || '_bound', lo, hi);
+	EXECUTE pg_catalog.format('CREATE INDEX %I ON audit_log.%I (request_time)',
+		part || '_request_time_idx', part);
 	PERFORM audit_log._move_default_rows(pg_catalog.format('audit_log.%I', part)::regclass, lo, hi);
 	EXECUTE pg_catalog.format(
 		'ALTER TABLE audit_log.events ATTACH PARTITION audit_log.%I FOR VALUES FROM (%L) TO (%L)',
@@ -114,14 +117,6 @@ BEGIN
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log.%I'
 		' FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_change()', part);
-	/* Made while CREATE EXTENSION runs: keep it out of the extension, so
-	 * that pg_dump dumps it and its rows like every later day. */
-	IF EXISTS (SELECT 1 FROM pg_catalog.pg_depend
-			   WHERE classid = 'pg_catalog.pg_class'::regclass
-				 AND objid = pg_catalog.format('audit_log.%I', part)::regclass
-				 AND deptype = 'e') THEN
-		EXECUTE pg_catalog.format('ALTER EXTENSION audit_log DROP TABLE audit_log.%I', part);
-	END IF;
 	RETURN true;
 END
 $$;
@@ -137,7 +132,7 @@ CREATE FUNCTION audit_log._maintain_partitions()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-SET lock_timeout = '500ms'
+SET lock_timeout = '200ms'
 AS $$
 DECLARE
 	today date := (pg_catalog.now() AT TIME ZONE 'UTC')::date;
@@ -154,9 +149,15 @@ BEGIN
 			IF audit_log._create_day_partition(d) THEN
 				created := created + 1;
 			END IF;
-		EXCEPTION WHEN lock_not_available THEN
-			RAISE WARNING 'audit_log: partition for % not created now: its locks were busy', d
-				USING HINT = 'The next maintenance run will try again.';
+		EXCEPTION
+			WHEN lock_not_available THEN
+				RAISE WARNING 'audit_log: partition for % not created now: its locks were busy', d
+					USING HINT = 'The next maintenance run will try again.';
+			WHEN check_violation THEN
+				/* rows of that day were committed into the default partition
+				 * while we were moving its older rows */
+				RAISE WARNING 'audit_log: partition for % not created now: rows for it arrived meanwhile', d
+					USING HINT = 'The next maintenance run will try again.';
 		END;
 	END LOOP;
 	RETURN created;
@@ -189,5 +190,10 @@ GRANT EXECUTE ON FUNCTION audit_log.register_event_type(audit_log.event_category
 GRANT EXECUTE ON FUNCTION audit_log.maintain() TO audit_log_admin;
 GRANT EXECUTE ON FUNCTION audit_log.partition_name(date) TO audit_log_reader;
 
--- Today's and the coming days' partitions exist from the start.
-SELECT audit_log._maintain_partitions();
+/*
+ * No day partition is made here: a partition made by this script would
+ * belong to the extension, so pg_dump would leave it and its rows out, and
+ * a restore would clash with the days this script made on the restore day.
+ * Until the first maintain() (the maintenance job, or the capture writer at
+ * start) every row waits safely in the default partition.
+ */
