@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# bench/log_event.sh: single-row log_event() throughput against a plain
+# INSERT of the same columns into an unpartitioned table without triggers.
+# pgbench, 2 clients, SECONDS (default 20) each, same server, same run.
+# Run as root.  Prints the ratio (target: at least 0.90).
+source "$(dirname "$0")/lib.sh"
+SECONDS_EACH=${1:-20}
+bench_install
+bench_start_cluster log_event "shared_preload_libraries = 'audit_log'" "audit_log.database = 'postgres'"
+
+bench_psql <<'SQL'
+CREATE EXTENSION audit_log;
+SELECT audit_log.maintain();
+SELECT audit_log.register_event_type('EXPORTS', 'BENCH_DOWNLOAD', 'benchmark event');
+CREATE TABLE plain_events (LIKE audit_log.events INCLUDING DEFAULTS);
+SQL
+
+w=$BENCH_DIR/work; mkdir -p "$w"; chown postgres "$w"
+cat >"$w/log_event.sql" <<'SQL'
+SELECT audit_log.log_event('EXPORTS', 'BENCH_DOWNLOAD', 'SUCCESS', 'ann@example.com', 'report.pdf', '{"pages": 3}');
+SQL
+cat >"$w/insert.sql" <<'SQL'
+INSERT INTO plain_events (event_id, request_time, logged_time, event_category, event_type, event_status,
+	user_name, user_email, object_name, client_addr, application_name, database_name, backend_pid,
+	session_id, source_node, entry_data)
+VALUES (gen_random_uuid(), clock_timestamp(), clock_timestamp(), 'EXPORTS', 'BENCH_DOWNLOAD', 'SUCCESS',
+	current_user, 'ann@example.com', 'report.pdf', inet_client_addr(), current_setting('application_name'),
+	current_database(), pg_backend_pid(), 'x', 'node', '{"pages": 3}');
+SQL
+chown postgres "$w"/*.sql
+
+# warm up both, then measure alternately (insert, log_event) twice
+bench_tps "$w/insert.sql" 2 3 -h 127.0.0.1 >/dev/null
+bench_tps "$w/log_event.sql" 2 3 -h 127.0.0.1 >/dev/null
+ins1=$(bench_tps "$w/insert.sql" 2 "$SECONDS_EACH" -h 127.0.0.1)
+log1=$(bench_tps "$w/log_event.sql" 2 "$SECONDS_EACH" -h 127.0.0.1)
+log2=$(bench_tps "$w/log_event.sql" 2 "$SECONDS_EACH" -h 127.0.0.1)
+ins2=$(bench_tps "$w/insert.sql" 2 "$SECONDS_EACH" -h 127.0.0.1)
+ins=$(awk -v a="$ins1" -v b="$ins2" 'BEGIN { printf "%.1f", (a + b) / 2 }')
+log=$(awk -v a="$log1" -v b="$log2" 'BEGIN { printf "%.1f", (a + b) / 2 }')
+rows=$(bench_psql -At -c "SELECT count(*) FROM audit_log.events WHERE event_type = 'BENCH_DOWNLOAD'")
+echo "log_event: plain INSERT $ins tps ($ins1, $ins2); log_event $log tps ($log1, $log2); rows logged $rows"
+echo "log_event: ratio log_event/INSERT = $(ratio "$log" "$ins") (target >= 0.90)"
