@@ -4,6 +4,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS audit_log;
 RESET client_min_messages;
 SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
 SELECT audit_log.register_event_type('AUDIT_LOG', 'REGRESS_SEAL', 'seal test event');
 
 -- eight days of events, 2025-03-10 .. 2025-03-17, three a day; NULL and
@@ -107,8 +108,8 @@ SELECT day, ok, rows, detail FROM audit_log.verify('2025-03-10', '2025-03-17') W
 -- 03-14: the seal's digest edited (the next seal still chains on the true one)
 SET session_replication_role = replica;
 UPDATE audit_log.seals SET digest = repeat('a', 64) WHERE day = '2025-03-14';
--- 03-16: the seal's previous_digest edited
-UPDATE audit_log.seals SET previous_digest = repeat('b', 64) WHERE day = '2025-03-16';
+-- 03-17: the seal's previous_digest edited
+UPDATE audit_log.seals SET previous_digest = repeat('b', 64) WHERE day = '2025-03-17';
 RESET session_replication_role;
 SELECT * FROM audit_log.verify('2025-03-09', '2025-03-18');
 
@@ -128,7 +129,7 @@ WHERE event_type = 'VERIFY' AND object_name LIKE '2025-03-%' GROUP BY 1 ORDER BY
 
 -- privileges: admin verifies and seals, reader only reads the seals
 SET ROLE audit_log_admin;
-SELECT count(*) AS verified_by_admin FROM audit_log.verify('2025-03-17', '2025-03-17');
+SELECT count(*) AS verified_by_admin FROM audit_log.verify('2025-03-16', '2025-03-17');
 RESET ROLE;
 SET ROLE audit_log_reader;
 SELECT count(*) AS seals_visible FROM audit_log.seals WHERE day BETWEEN '2025-03-10' AND '2025-03-17';

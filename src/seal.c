@@ -29,6 +29,7 @@
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -398,7 +399,13 @@ al_refuse_sealed_day(TimestampTz request_time)
 	if (SPI_processed == 1)
 	{
 		char	   *sealed_at = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		char	   *daystr = DatumGetCString(DirectFunctionCall1(date_out, args[0]));
+		int			y,
+					m,
+					dd;
+		char		daystr[16];
+
+		j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
+		snprintf(daystr, sizeof(daystr), "%04d-%02d-%02d", y, m, dd);
 
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -74,7 +74,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF ((d + 1)::timestamp AT TIME ZONE 'UTC') > pg_catalog.now() THEN
-		RAISE EXCEPTION 'cannot seal %: that UTC day is not over yet', d
+		RAISE EXCEPTION 'cannot seal %: that UTC day is not over yet', pg_catalog.to_char(d, 'YYYY-MM-DD')
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  DETAIL = 'A day can be sealed once it has ended (midnight UTC); the maintenance job waits audit_log.seal_delay more.';
 	END IF;
@@ -90,11 +90,12 @@ BEGIN
 	SELECT s.day, s.digest INTO latest, prev
 	FROM audit_log.seals s ORDER BY s.day DESC LIMIT 1;
 	IF latest > d THEN
-		RAISE EXCEPTION 'cannot seal %: the later day % is already sealed', d, latest
+		RAISE EXCEPTION 'cannot seal %: the later day % is already sealed',
+			pg_catalog.to_char(d, 'YYYY-MM-DD'), pg_catalog.to_char(latest, 'YYYY-MM-DD')
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  DETAIL = 'The chain of seals only grows forward: a day left unsealed before the latest seal stays unsealed.';
 	END IF;
-	prev := pg_catalog.coalesce(prev, audit_log._seal_genesis());
+	prev := COALESCE(prev, audit_log._seal_genesis());
 
 	/*
 	 * Wait for transactions still writing into the day, and keep new ones
@@ -156,7 +157,7 @@ BEGIN
 		BEGIN
 			PERFORM audit_log.seal(d);
 		EXCEPTION WHEN lock_not_available THEN
-			RAISE WARNING 'audit_log: day % not sealed now: its partition was busy', d
+			RAISE WARNING 'audit_log: day % not sealed now: its partition was busy', pg_catalog.to_char(d, 'YYYY-MM-DD')
 				USING HINT = 'The next maintenance run will try again.';
 			EXIT;
 		END;
@@ -199,7 +200,8 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF from_day > to_day THEN
-		RAISE EXCEPTION 'from_day % is after to_day %', from_day, to_day
+		RAISE EXCEPTION 'from_day % is after to_day %',
+			pg_catalog.to_char(from_day, 'YYYY-MM-DD'), pg_catalog.to_char(to_day, 'YYYY-MM-DD')
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 
@@ -244,7 +246,8 @@ BEGIN
 				problems := problems || 'chain broken: previous_digest is not the genesis value, and no earlier seal exists'::text;
 			ELSE
 				problems := problems || pg_catalog.format(
-					'chain broken: previous_digest does not match the digest of the seal of %s (a seal row in between was removed or edited)', p.day);
+					'chain broken: previous_digest does not match the digest of the seal of %s (a seal row in between was removed or edited)',
+					pg_catalog.to_char(p.day, 'YYYY-MM-DD'));
 			END IF;
 		END IF;
 
@@ -255,7 +258,8 @@ BEGIN
 			END IF;
 		ELSIF nx.day IS NOT NULL AND nx.previous_digest IN (recomputed, recomputed_expected) THEN
 			problems := problems || pg_catalog.format(
-				'seal row edited: its digest does not match the day''s rows, which still match the digest chained into the seal of %s', nx.day);
+				'seal row edited: its digest does not match the day''s rows, which still match the digest chained into the seal of %s',
+				pg_catalog.to_char(nx.day, 'YYYY-MM-DD'));
 		ELSIF h.rows = 0 AND s.rows > 0 THEN
 			part := audit_log.partition_name(d);
 			IF d < cutoff AND NOT EXISTS (
@@ -283,6 +287,9 @@ BEGIN
 		ELSIF h.rows < s.rows THEN
 			problems := problems || pg_catalog.format(
 				'rows removed: %s rows now, %s sealed (%s fewer)', h.rows, s.rows, s.rows - h.rows);
+		ELSIF NOT link_ok THEN
+			problems := problems || pg_catalog.format(
+				'rows or seal changed: the %s rows, chained on either previous digest, do not give the stored digest', h.rows);
 		ELSIF nx.day IS NULL THEN
 			problems := problems || pg_catalog.format(
 				'rows changed: the %s rows no longer match the digest (or the digest of this latest seal was edited)', h.rows);
@@ -304,7 +311,7 @@ BEGIN
 	PERFORM audit_log.log_event('AUDIT_LOG', 'VERIFY',
 		status => CASE WHEN failed = 0 THEN 'SUCCESS' ELSE 'FAILURE' END::audit_log.event_status,
 		reason_code => CASE WHEN failed = 0 THEN NULL ELSE 'DIGEST_MISMATCH' END,
-		object_name => pg_catalog.format('%s..%s', from_day, to_day),
+		object_name => pg_catalog.to_char(from_day, 'YYYY-MM-DD') || '..' || pg_catalog.to_char(to_day, 'YYYY-MM-DD'),
 		entry_data => pg_catalog.jsonb_build_object('from_day', from_day, 'to_day', to_day,
 			'sealed_days', checked, 'failed_days', failed));
 END
