@@ -78,9 +78,7 @@ get_insert_plan(Oid category_type, Oid status_type)
 					   " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
 					   " $13, $14, $15, $16, $17"
 					   " WHERE EXISTS (SELECT 1 FROM audit_log.event_types t"
-					   " WHERE t.event_category = $4 AND t.event_type = $5)"
-					   " AND NOT EXISTS (SELECT 1 FROM audit_log.seals s"
-					   " WHERE s.day = ($2 AT TIME ZONE 'UTC')::date)",
+					   " WHERE t.event_category = $4 AND t.event_type = $5)",
 					   LOG_EVENT_NARGS, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -252,14 +250,8 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not insert event: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
 	{
-		char	   *category_label;
-		char	   *type_str;
-
-		/* nothing written: the day is sealed, or the type is unknown */
-		al_refuse_sealed_day(request_time);
-
-		category_label = DatumGetCString(DirectFunctionCall1(enum_out, category));
-		type_str = text_to_cstring(event_type);
+		char	   *category_label = DatumGetCString(DirectFunctionCall1(enum_out, category));
+		char	   *type_str = text_to_cstring(event_type);
 
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -268,6 +260,8 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 				 errhint("Register it first: SELECT audit_log.register_event_type('%s', '%s', 'what it means');",
 						 category_label, type_str)));
 	}
+	/* a backfill may not go into a sealed day (seal.c) */
+	al_refuse_sealed_day(request_time);
 	SPI_finish();
 
 	PG_RETURN_UUID_P(event_id);

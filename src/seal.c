@@ -32,6 +32,7 @@
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
@@ -371,29 +372,57 @@ audit_log_seal_delay(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(al_seal_delay_min);
 }
 
+/* The UTC day of a timestamp: timestamps and dates share their epoch. */
+static DateADT
+utc_day(TimestampTz ts)
+{
+	DateADT		day = (DateADT) (ts / USECS_PER_DAY);
+
+	if (ts < 0 && ts % USECS_PER_DAY != 0)
+		day--;
+	return day;
+}
+
 /*
- * Refuse an event for a sealed UTC day.  Called by log_event() (inside its
- * SPI connection) when its insert wrote nothing, to tell a sealed day from
- * an unknown event type; returns when the day is not sealed.
+ * Refuse an event for a sealed UTC day.  Called by log_event() inside its
+ * SPI connection, after its row is inserted: the insert holds the day's
+ * partition lock, which seal() needs in SHARE mode, so either a seal of the
+ * day committed before (and the latest snapshot used here sees it) or it
+ * will wait for this transaction and include the row.  The ERROR undoes the
+ * insert.
+ *
+ * A day can only be sealed once it is over, so an event of the current UTC
+ * day (the common case) needs no look-up at all.
  */
 void
 al_refuse_sealed_day(TimestampTz request_time)
 {
+	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[1] = {DATEOID};
 	Datum		args[1];
-	DateADT		day;
+	DateADT		day = utc_day(request_time);
 	int			rc;
 
-	/* The UTC day: timestamps and dates share the 2000-01-01 epoch. */
-	day = (DateADT) (request_time / USECS_PER_DAY);
-	if (request_time < 0 && request_time % USECS_PER_DAY != 0)
-		day--;
-	args[0] = DateADTGetDatum(day);
+	if (day >= utc_day(GetCurrentTimestamp()))
+		return;
 
-	rc = SPI_execute_with_args("SELECT pg_catalog.to_char(s.sealed_at AT TIME ZONE 'UTC',"
-							   " 'YYYY-MM-DD HH24:MI:SS') || ' UTC'"
-							   " FROM audit_log.seals s WHERE s.day = $1",
-							   1, argtypes, args, NULL, true, 1);
+	if (plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare("SELECT pg_catalog.to_char(s.sealed_at AT TIME ZONE 'UTC',"
+									" 'YYYY-MM-DD HH24:MI:SS') || ' UTC'"
+									" FROM audit_log.seals s WHERE s.day = $1",
+									1, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		plan = p;
+	}
+
+	args[0] = DateADTGetDatum(day);
+	rc = SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							  true, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read audit_log.seals: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 1)
@@ -406,7 +435,6 @@ al_refuse_sealed_day(TimestampTz request_time)
 
 		j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
 		snprintf(daystr, sizeof(daystr), "%04d-%02d-%02d", y, m, dd);
-
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot log an event for %s: that UTC day is sealed", daystr),

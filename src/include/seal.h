@@ -10,7 +10,8 @@
 
 #include "datatype/timestamp.h"
 
-/* ERROR if request_time's UTC day is sealed; needs an SPI connection. */
+/* ERROR if request_time's UTC day is sealed; call inside an SPI connection,
+ * after the event is inserted. */
 extern void al_refuse_sealed_day(TimestampTz request_time);
 
 #endif							/* AUDIT_LOG_SEAL_H */
