@@ -206,7 +206,7 @@ BEGIN
 	END IF;
 
 	PERFORM audit_log._seal_delay();	-- loads the library: its settings exist
-	-- days before this one may have been dropped by retention
+	-- this day and older ones may have been dropped by retention
 	cutoff := (pg_catalog.now() AT TIME ZONE 'UTC')::date
 		- pg_catalog.current_setting('audit_log.retention_days')::integer;
 
@@ -262,7 +262,7 @@ BEGIN
 				pg_catalog.to_char(nx.day, 'YYYY-MM-DD'));
 		ELSIF h.rows = 0 AND s.rows > 0 THEN
 			part := audit_log.partition_name(d);
-			IF d < cutoff AND NOT EXISTS (
+			IF d <= cutoff AND NOT EXISTS (
 					SELECT 1 FROM audit_log.seals x
 					WHERE x.day < d AND x.rows > 0
 					  AND EXISTS (SELECT 1 FROM audit_log.events e
