@@ -284,10 +284,10 @@ define_settings(void)
 
 	DefineCustomIntVariable("audit_log.seal_delay",
 							"Time after the end of a UTC day before the maintenance job seals it.",
-							NULL,
+							"-1 turns automatic sealing off.",
 							&al_seal_delay_min,
 							60,
-							0,
+							-1,
 							10080,
 							PGC_SIGHUP,
 							GUC_UNIT_MIN,

@@ -29,6 +29,7 @@
 #include "utils/timestamp.h"
 
 #include "audit_log.h"
+#include "seal.h"
 
 PG_FUNCTION_INFO_V1(audit_log_log_event);
 PG_FUNCTION_INFO_V1(audit_log_refuse_change);
@@ -259,6 +260,8 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 				 errhint("Register it first: SELECT audit_log.register_event_type('%s', '%s', 'what it means');",
 						 category_label, type_str)));
 	}
+	/* a backfill may not go into a sealed day (seal.c) */
+	al_refuse_sealed_day(request_time);
 	SPI_finish();
 
 	PG_RETURN_UUID_P(event_id);

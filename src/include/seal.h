@@ -1,0 +1,17 @@
+/*-------------------------------------------------------------------------
+ *
+ * seal.h
+ *		The part of the seals (seal.c) that log_event() uses.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AUDIT_LOG_SEAL_H
+#define AUDIT_LOG_SEAL_H
+
+#include "datatype/timestamp.h"
+
+/* ERROR if request_time's UTC day is sealed; call inside an SPI connection,
+ * after the event is inserted. */
+extern void al_refuse_sealed_day(TimestampTz request_time);
+
+#endif							/* AUDIT_LOG_SEAL_H */
