@@ -189,6 +189,34 @@ my @ours = grep { /audit_log/ } split /\n/, $log;
 ok(!grep({ /\Q$secret\E/ } @ours), 'the password is in none of our log lines');
 unlike($log, qr/\Q$secret\E/, 'the password is nowhere in the server log');
 
+# "sorry, too many clients already" is raised before the backend has a
+# PGPROC: still recorded.
+$node->append_conf('postgresql.conf', "max_connections = 4\nsuperuser_reserved_connections = 0");
+$node->restart;
+my @hold;
+for (1 .. 4)
+{
+	my ($o, $e) = ('', '');
+	push @hold, IPC::Run::start([ 'psql', '-X', '-d', $node->connstr('postgres'), '-c', 'SELECT pg_sleep(6)' ],
+		'<', \undef, '>', \$o, '2>', \$e);
+}
+my $toomany;
+for my $k (1 .. 40)
+{
+	usleep(250_000);
+	if (attempt('regress_alice', $secret, 'postgres', "toomany$k") =~ /sorry, too many clients already/)
+	{
+		$toomany = "toomany$k";
+		last;
+	}
+}
+ok(defined $toomany, 'a connection refused with "sorry, too many clients already"');
+$_->finish for @hold;
+flush();
+is(login_rows($toomany // 'none'),
+	'FAILURE|TOO_MANY_CONNECTIONS|regress_alice|postgres|127.0.0.1|false|ACCESS_SIGMA|t|t|t',
+	'recorded as TOO_MANY_CONNECTIONS (no auth method: refused before authentication)');
+
 # Without preloading: a clear error for flush(), preloaded = false.
 $node->append_conf('postgresql.conf', "shared_preload_libraries = ''");
 $node->restart;
