@@ -19,6 +19,7 @@
 #include "utils/varlena.h"
 
 #include "audit_log.h"
+#include "capture.h"
 #include "capture_utility.h"
 
 PG_MODULE_MAGIC;
@@ -311,4 +312,6 @@ _PG_init(void)
 	if (!al_preloaded)
 		return;
 	al_capture_utility_init();
+
+	al_capture_init();
 }
