@@ -108,6 +108,9 @@ static MemoryContext al_build_cxt = NULL;
  */
 static int	last_error_code = 0;
 
+/* The captured statement now running (0: none), for its warnings. */
+static int	running_stmt_id = 0;
+
 /* State of the command being built. */
 static List *build_events = NIL;	/* AuditEvent * */
 static bool build_overflow = false;
@@ -1257,15 +1260,11 @@ build_alter_role(AlterRoleStmt *stmt)
 	role_apply_options(stmt->options, &after, &ro);
 	is_user = before.found ? after.login : true;
 
-	if (stmt->action != 0)
-	{
-		/* ALTER GROUP name ADD/DROP USER ... */
-		foreach(lc, ro.rolemembers)
-			membership_event(stmt->action > 0, name,
-							 rolespec_name((RoleSpec *) lfirst(lc)),
-							 false, NULL, false);
-		return;
-	}
+	/* ALTER GROUP name ADD/DROP USER ...: action says which */
+	foreach(lc, ro.rolemembers)
+		membership_event(stmt->action > 0, name,
+						 rolespec_name((RoleSpec *) lfirst(lc)),
+						 false, NULL, false);
 
 	if (ro.attrs_given)
 	{
@@ -2144,6 +2143,53 @@ pending_mark_failed(int stmt_id, int sqlerrcode)
 }
 
 /*
+ * A GRANT or REVOKE that PostgreSQL completes with a warning because the
+ * acting role lacks the grant option: "no privileges were granted" (or
+ * revoked) means nothing changed, so the events become FAILURE with the
+ * warning's SQLSTATE (01007 / 01006); "not all privileges ..." means part
+ * of it happened, so they stay SUCCESS with "partial": true in entry_data.
+ */
+static void
+pending_mark_warning(int stmt_id, ErrorData *edata)
+{
+	bool		none;
+	int			i;
+
+	if (edata->message_id == NULL)
+		return;
+	if (strncmp(edata->message_id, "no privileges", 13) == 0)
+		none = true;
+	else if (strncmp(edata->message_id, "not all privileges", 18) == 0)
+		none = false;
+	else
+		return;
+
+	for (i = 0; i < npending; i++)
+	{
+		PendingEvent *pe = &pending[i];
+
+		if (pe->stmt_id != stmt_id || pe->failed)
+			continue;
+		if (none)
+		{
+			pe->failed = true;
+			strlcpy(pe->ev.reason_code, unpack_sql_state(edata->sqlerrcode),
+					sizeof(pe->ev.reason_code));
+		}
+		else
+		{
+			size_t		len = strlen(pe->ev.entry_data);
+			const char *add = ", \"partial\": true}";
+
+			if (len > 2 && pe->ev.entry_data[len - 1] == '}' &&
+				len - 1 + strlen(add) < sizeof(pe->ev.entry_data) &&
+				strstr(pe->ev.entry_data, "\"partial\"") == NULL)
+				strcpy(pe->ev.entry_data + len - 1, add);
+		}
+	}
+}
+
+/*
  * Hand one pending event to the queue.  A FAILURE without its own reason
  * gets the given one.
  */
@@ -2267,6 +2313,10 @@ al_emit_log(ErrorData *edata)
 {
 	if (edata->elevel >= ERROR)
 		last_error_code = edata->sqlerrcode;
+	else if (edata->elevel == WARNING && running_stmt_id != 0 &&
+			 (edata->sqlerrcode == ERRCODE_WARNING_PRIVILEGE_NOT_GRANTED ||
+			  edata->sqlerrcode == ERRCODE_WARNING_PRIVILEGE_NOT_REVOKED))
+		pending_mark_warning(running_stmt_id, edata);
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
 }
@@ -2300,6 +2350,7 @@ al_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *stmt = pstmt->utilityStmt;
 	volatile int stmt_id = 0;
+	volatile int outer_stmt_id;
 
 	if (IsUnderPostmaster &&
 		(statement_categories(stmt) & al_capture_mask) != 0)
@@ -2312,6 +2363,8 @@ al_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		return;
 	}
 
+	outer_stmt_id = running_stmt_id;
+	running_stmt_id = stmt_id;
 	PG_TRY();
 	{
 		call_next(pstmt, queryString, readOnlyTree, context, params,
@@ -2319,10 +2372,12 @@ al_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_CATCH();
 	{
+		running_stmt_id = outer_stmt_id;
 		pending_mark_failed(stmt_id, geterrcode());
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	running_stmt_id = outer_stmt_id;
 }
 
 /*
