@@ -117,6 +117,7 @@ static bool build_overflow = false;
 static int	jb_max_items = INT_MAX;
 static int	jb_max_str = 1024;
 static const char *acting_user = NULL;
+static TimestampTz stmt_time = 0;	/* request_time of every event of it */
 
 /*
  * A small writer of one JSON object.  Arrays beyond jb_max_items elements
@@ -1117,6 +1118,9 @@ new_event(AuditCategory category, const char *event_type, const char *object)
 		return NULL;
 	ev = (AuditEvent *) palloc(sizeof(AuditEvent));
 	al_event_init_session(ev, category, event_type, true);
+	/* all events of one command share its time, so they sort together */
+	ev->request_time = stmt_time;
+	al_uuid7(&ev->event_id, stmt_time);
 	al_strlcpy_clip(ev->user_name, acting_user, sizeof(ev->user_name));
 	al_strlcpy_clip(ev->object_name, object, sizeof(ev->object_name));
 	build_events = lappend(build_events, ev);
@@ -2091,6 +2095,7 @@ capture_statement(Node *stmt)
 	oldcxt = MemoryContextSwitchTo(al_build_cxt);
 
 	acting_user = GetUserNameFromId(GetUserId(), true);
+	stmt_time = GetCurrentTimestamp();
 	for (level = 0; level < BUILD_LEVELS; level++)
 	{
 		static const int max_items[BUILD_LEVELS] = {INT_MAX, 16, 4, 1};
