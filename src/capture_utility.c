@@ -499,8 +499,22 @@ conninfo_split(const char *s, List **keys, List **vals)
 		}
 		if (auth_end > auth)
 		{
-			*keys = lappend(*keys, pstrdup("host"));
-			*vals = lappend(*vals, pnstrdup(auth, auth_end - auth));
+			char	   *hostspec = pnstrdup(auth, auth_end - auth);
+			char	   *colon = strchr(hostspec, ':');
+
+			/* one "host:port" is split; host lists and [IPv6] kept whole */
+			if (colon != NULL && strchr(colon + 1, ':') == NULL &&
+				strchr(hostspec, ',') == NULL && hostspec[0] != '[')
+			{
+				*colon = '\0';
+				*keys = lappend(*keys, pstrdup("port"));
+				*vals = lappend(*vals, pstrdup(colon + 1));
+			}
+			if (hostspec[0] != '\0')
+			{
+				*keys = lappend(*keys, pstrdup("host"));
+				*vals = lappend(*vals, hostspec);
+			}
 		}
 		p = auth_end;
 		if (*p == '/')
