@@ -449,8 +449,6 @@ al_queue_settings_change(const char *name, const char *oldval, const char *newva
 	AuditEvent	ev;
 	StringInfoData buf;
 
-	if (!al_category_captured(AL_CAT_AUDIT_LOG))
-		return;
 	memset(&ev, 0, sizeof(ev));
 	ev.request_time = GetCurrentTimestamp();
 	al_uuid7(&ev.event_id, ev.request_time);
@@ -499,10 +497,18 @@ al_writer_reload(void)
 	int			i,
 				j;
 
+	bool		captured = al_category_captured(AL_CAT_AUDIT_LOG);
+
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
 	al_settings_snapshot(&now, &nnow);
-	for (i = 0; i < nnow; i++)
+
+	/*
+	 * A change is recorded when AUDIT_LOG was captured before or after it,
+	 * so that turning capture off is itself on record.
+	 */
+	captured = captured || al_category_captured(AL_CAT_AUDIT_LOG);
+	for (i = 0; i < nnow && captured; i++)
 	{
 		const char *oldval = NULL;
 		bool		known = false;
