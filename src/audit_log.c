@@ -20,6 +20,7 @@
 
 #include "audit_log.h"
 #include "capture.h"
+#include "capture_utility.h"
 
 PG_MODULE_MAGIC;
 
@@ -316,6 +317,7 @@ _PG_init(void)
 
 	if (!al_preloaded)
 		return;
+	al_capture_utility_init();
 
 	al_capture_init();
 }
