@@ -170,6 +170,7 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	PERFORM audit_log._maintain_partitions();
+	PERFORM audit_log._maintain_rollups();
 END
 $$;
 
