@@ -171,11 +171,12 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	PERFORM audit_log._maintain_partitions();
+	PERFORM audit_log._maintain_rollups();
 	PERFORM audit_log._maintain_seals();
 END
 $$;
 
-COMMENT ON FUNCTION audit_log.maintain() IS 'create the partitions of today and the next 7 UTC days, and move rows out of the default partition';
+COMMENT ON FUNCTION audit_log.maintain() IS 'daily upkeep: partitions of today and the next 7 UTC days (moving rows out of the default partition), hourly rollups, seals of closed days';
 
 REVOKE ALL ON FUNCTION audit_log.log_event(audit_log.event_category, text, audit_log.event_status, text, text, jsonb, text, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.register_event_type(audit_log.event_category, text, text) FROM PUBLIC;
