@@ -243,7 +243,7 @@ DECLARE
 	counted_rows bigint[];
 	done_days date[] := '{}';
 	done_rows bigint[] := '{}';
-	other_run boolean;
+	moved boolean := false;
 	got_table_lock boolean;
 	history_deleted bigint;
 	n bigint;
@@ -253,16 +253,31 @@ DECLARE
 BEGIN
 	first_kept := audit_log._retention_first_day_kept(keep_days);
 
-	/* One run at a time; a second one finds everything busy. */
-	other_run := NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('audit_log.apply_retention'));
-	IF other_run THEN
-		RAISE NOTICE 'audit_log: another apply_retention() is running; this run drops nothing';
-	END IF;
+	/*
+	 * One run at a time: a second one waits here (this lock blocks no one
+	 * else) and then finds the days already gone.
+	 */
+	PERFORM pg_catalog.set_config('lock_timeout', '0', true);
+	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('audit_log.apply_retention'));
+	/*
+	 * Reading what is expired takes only ACCESS SHARE locks, which make no
+	 * one queue; only the drop below needs the short timeout.
+	 */
+	PERFORM pg_catalog.set_config('lock_timeout', '5s', true);
 
-	/* Expired rows waiting in the default partition go to their day first. */
-	IF NOT other_run
-	   AND pg_catalog.cardinality(audit_log._expired_default_days(first_kept)) > 0 THEN
-		PERFORM audit_log._maintain_partitions();
+	/*
+	 * Expired rows waiting in the default partition go to their day first.
+	 * Attaching a partition locks the default partition until commit, so
+	 * after a move this run makes one attempt only, without pauses.
+	 */
+	IF pg_catalog.cardinality(audit_log._expired_default_days(first_kept)) > 0 THEN
+		moved := true;
+		BEGIN
+			PERFORM audit_log._maintain_partitions();
+		EXCEPTION WHEN lock_not_available THEN
+			RAISE WARNING 'audit_log: expired rows in the default partition not moved now: its lock was busy'
+				USING HINT = 'The next run tries again.';
+		END;
 	END IF;
 
 	SELECT COALESCE(pg_catalog.array_agg(x.day ORDER BY x.day), '{}'),
@@ -308,13 +323,11 @@ BEGIN
 	 * at most lock_timeout), then drop the partitions whose own lock is free
 	 * at once.  When the table-wide lock is busy, the attempt's
 	 * subtransaction is rolled back, which releases every lock it took; a
-	 * new attempt follows a short pause.  Once the table-wide lock is held
-	 * it stays held until commit, so no attempt follows that one.
+	 * new attempt follows a short pause (three attempts at most).  Once the
+	 * table-wide lock is held it stays held until commit, so no attempt
+	 * follows that one.
 	 */
-	IF other_run THEN
-		busy := cand_days;
-		cand_days := '{}';
-	END IF;
+	PERFORM pg_catalog.set_config('lock_timeout', '100ms', true);
 	attempt := 0;
 	WHILE pg_catalog.cardinality(cand_days) > 0 LOOP
 		attempt := attempt + 1;
@@ -355,7 +368,7 @@ BEGIN
 			busy := cand_days;
 		END;
 		EXIT WHEN got_table_lock OR pg_catalog.cardinality(busy) = 0
-			OR attempt >= 3;
+			OR attempt >= 3 OR moved;
 		PERFORM pg_catalog.pg_sleep(0.2);
 	END LOOP;
 
@@ -380,6 +393,8 @@ BEGIN
 	IF held_reason IS NOT NULL THEN
 		entry := entry || pg_catalog.jsonb_build_object('held_back_reason', held_reason);
 	END IF;
+	/* Writing the event only needs locks no reader holds; wait for them. */
+	PERFORM pg_catalog.set_config('lock_timeout', '5s', true);
 	PERFORM audit_log.log_event('AUDIT_LOG', 'RETENTION',
 		CASE WHEN pg_catalog.cardinality(busy) > 0
 			 THEN 'FAILURE' ELSE 'SUCCESS' END::audit_log.event_status,
