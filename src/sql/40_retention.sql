@@ -63,13 +63,13 @@ $$;
  * first_day_kept, oldest first.  Only a partition named as
  * audit_log.partition_name(d) whose bounds are exactly d 00:00 UTC to d + 1
  * 00:00 UTC counts as day d; anything else attached to events is left alone.
+ * (pg_get_expr() prints the bounds with the same output function, DateStyle
+ * and TimeZone as format() below, so the texts match whatever those are.)
  */
 CREATE FUNCTION audit_log._expired_day_partitions(first_day_kept date)
 RETURNS TABLE (day date, part name)
 LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
-SET TimeZone = 'UTC'
-SET DateStyle = 'ISO, YMD'
 AS $$
 DECLARE
 	r record;
@@ -245,6 +245,8 @@ DECLARE
 	done_rows bigint[] := '{}';
 	moved boolean := false;
 	got_table_lock boolean;
+	locked_at timestamptz;
+	lock_ms numeric;
 	history_deleted bigint;
 	n bigint;
 	i integer;
@@ -270,7 +272,8 @@ BEGIN
 	 * Attaching a partition locks the default partition until commit, so
 	 * after a move this run makes one attempt only, without pauses.
 	 */
-	IF pg_catalog.cardinality(audit_log._expired_default_days(first_kept)) > 0 THEN
+	default_days := audit_log._expired_default_days(first_kept);
+	IF pg_catalog.cardinality(default_days) > 0 THEN
 		moved := true;
 		BEGIN
 			PERFORM audit_log._maintain_partitions();
@@ -285,7 +288,9 @@ BEGIN
 	INTO cand_days, cand_parts
 	FROM audit_log._expired_day_partitions(first_kept) x;
 	/* Those that could not be moved (their locks were busy) stay for now. */
-	default_days := audit_log._expired_default_days(first_kept);
+	IF moved THEN
+		default_days := audit_log._expired_default_days(first_kept);
+	END IF;
 
 	/* audit_log.require_export_before_purge: keep what no export covered. */
 	IF require_export THEN
@@ -352,6 +357,7 @@ BEGIN
 				LOCK TABLE ONLY audit_log.events IN ACCESS EXCLUSIVE MODE;
 				LOCK TABLE ONLY audit_log.events_default IN ACCESS EXCLUSIVE MODE NOWAIT;
 				got_table_lock := true;
+				locked_at := pg_catalog.clock_timestamp();
 				FOR i IN 1 .. pg_catalog.cardinality(counted_days) LOOP
 					BEGIN
 						EXECUTE pg_catalog.format('LOCK TABLE audit_log.%I IN ACCESS EXCLUSIVE MODE NOWAIT', counted_parts[i]);
@@ -372,6 +378,9 @@ BEGIN
 		PERFORM pg_catalog.pg_sleep(0.2);
 	END LOOP;
 
+	IF locked_at IS NOT NULL THEN
+		lock_ms := pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - locked_at) * 1000, 3);
+	END IF;
 	busy := busy || default_days;
 	IF pg_catalog.cardinality(busy) > 0 THEN
 		RAISE WARNING 'audit_log: % expired days not dropped now: their locks were busy', pg_catalog.cardinality(busy)
@@ -389,7 +398,8 @@ BEGIN
 		'busy_days', pg_catalog.to_jsonb(busy),
 		'held_back_days', pg_catalog.to_jsonb(held),
 		'require_export_before_purge', require_export,
-		'cron_history_deleted', history_deleted);
+		'cron_history_deleted', history_deleted,
+		'table_lock_ms', lock_ms);
 	IF held_reason IS NOT NULL THEN
 		entry := entry || pg_catalog.jsonb_build_object('held_back_reason', held_reason);
 	END IF;
