@@ -56,6 +56,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parser.h"
+#include "parser/parse_func.h"
 #include "parser/parse_node.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -575,6 +576,20 @@ write_small_file(const char *tmp_path, const char *final_path, const char *conte
 }
 
 /*
+ * Does audit_log.daily_login_activity(date, date, text) exist?  It comes
+ * with the analytics part of the extension.
+ */
+static bool
+daily_login_activity_exists(void)
+{
+	Oid			argtypes[3] = {DATEOID, DATEOID, TEXTOID};
+
+	return OidIsValid(LookupFuncName(list_make2(makeString("audit_log"),
+												makeString("daily_login_activity")),
+									 3, argtypes, true));
+}
+
+/*
  * The export proper: checks, COPY into a temporary file, fsync, rename,
  * checksum file.  Fills run; raises an error on any failure, leaving the
  * names of what it created in current_files for the caller to remove.
@@ -613,9 +628,7 @@ do_export(ExportRun *run)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("from_time must be earlier than to_time"),
 				 errdetail("An export covers the half-open range [from_time, to_time).")));
-	if (strcmp(run->source, "daily_login_activity") == 0 &&
-		!OidIsValid(DatumGetObjectId(DirectFunctionCall1(to_regprocedure,
-														 CStringGetTextDatum("audit_log.daily_login_activity(date,date,text)")))))
+	if (strcmp(run->source, "daily_login_activity") == 0 && !daily_login_activity_exists())
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("export source \"daily_login_activity\" is not available"),

@@ -264,7 +264,9 @@ AS $$
 DECLARE
 	found boolean;
 BEGIN
-	IF pg_catalog.to_regprocedure('cron.unschedule(text)') IS NULL THEN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+				   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+				   WHERE n.nspname = 'cron' AND p.proname = 'unschedule') THEN
 		RAISE EXCEPTION 'pg_cron is not installed in this database'
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, and run CREATE EXTENSION pg_cron.';
@@ -274,7 +276,7 @@ BEGIN
 	IF NOT found THEN
 		RETURN false;
 	END IF;
-	EXECUTE 'SELECT cron.unschedule($1)' USING 'audit_log_export_' || job_name;
+	EXECUTE 'SELECT cron.unschedule($1::pg_catalog.name)' USING 'audit_log_export_' || job_name;
 	PERFORM audit_log.log_event('AUDIT_LOG', 'SCHEDULE_CHANGE', 'SUCCESS', NULL,
 		'audit_log_export_' || job_name,
 		pg_catalog.jsonb_build_object('action', 'unschedule_export'));
