@@ -365,5 +365,28 @@ is($node->safe_psql('postgres', "SELECT audit_log.unschedule_export('tapjob')"),
 is($node->safe_psql('postgres', "SELECT count(*) FROM cron.job WHERE jobname = 'audit_log_export_tapjob'"),
 	'0', 'the pg_cron job is gone');
 
+# --- seal digests of the covered days, when audit_log.seals exists ---
+if ($node->safe_psql('postgres', "SELECT to_regclass('audit_log.seals') IS NULL") eq 't')
+{
+	# The seal feature is not part of this build: stand in for its table.
+	$node->safe_psql('postgres', qq{
+CREATE TABLE audit_log.seals (day date PRIMARY KEY, rows bigint, digest text, previous_digest text, sealed_at timestamptz);
+INSERT INTO audit_log.seals VALUES
+	(('$d0'::timestamptz AT TIME ZONE 'UTC')::date, 5, 'digest-d0', NULL, now()),
+	(('$d1'::timestamptz AT TIME ZONE 'UTC')::date, 1, 'digest-d1', 'digest-d0', now());
+});
+	sleep 1;
+	my $sf = $node->safe_psql('postgres', "SELECT file FROM audit_log.export_csv('sub', '$d0', '$d1')");
+	is( $node->safe_psql('postgres',
+			"SELECT seal_digests = jsonb_build_object((('$d0'::timestamptz AT TIME ZONE 'UTC')::date)::text, 'digest-d0') FROM audit_log.export_runs WHERE file = '$sf'"),
+		't',
+		'seal_digests holds the digests of the sealed days the window covers');
+	$node->safe_psql('postgres', 'DROP TABLE audit_log.seals');
+}
+else
+{
+	note('audit_log.seals belongs to the seal feature here; its digests are tested there');
+}
+
 $node->stop;
 done_testing();
