@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# bench/export.sh: audit_log.export_csv() against a raw
+#   COPY (SELECT ... ORDER BY ...) TO 'file' (FORMAT csv, HEADER)
+# of the same rows, in the same run, on a throwaway cluster.
+#
+# Run as root from the source tree.  Builds and installs audit_log into the
+# system PostgreSQL 15, starts a cluster in /tmp on its own port (preloading
+# audit_log, so a later reinstall cannot change the code under test), loads
+# AUDIT_LOG_BENCH_ROWS events (default 5 million) spread over 5 UTC days,
+# and times each side REPEAT times (AUDIT_LOG_BENCH_REPEAT, default 1, to
+# stay under five minutes), alternating; the best time of each counts.
+# The ratio is raw COPY time / export_csv time (1.0 = as fast as COPY;
+# the target is >= 0.85).  export_csv's time includes the SHA-256 checksum,
+# the fsyncs, the rename, the .sha256 file and the recording of the run.
+# It also checks that both files are byte for byte the same.
+set -eu
+
+ROWS=${AUDIT_LOG_BENCH_ROWS:-5000000}
+PORT=${AUDIT_LOG_BENCH_PORT:-55437}
+REPEAT=${AUDIT_LOG_BENCH_REPEAT:-1}
+BIN=/usr/lib/postgresql/15/bin
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+[ "$(id -u)" = 0 ] || { echo "run as root"; exit 1; }
+
+make -s -C "$here" PG_CONFIG=$BIN/pg_config >/dev/null
+make -s -C "$here" PG_CONFIG=$BIN/pg_config install >/dev/null
+make -s -C "$here" PG_CONFIG=$BIN/pg_config clean >/dev/null
+
+work=$(mktemp -d /tmp/audit_log_bench_export.XXXXXX)
+mkdir -p "$work/exports" "$work/sock"
+chown -R postgres:postgres "$work"
+as_pg() { runuser -u postgres -- "$@"; }
+
+cleanup() {
+	as_pg $BIN/pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+as_pg $BIN/initdb -D "$work/data" -A trust -U postgres >/dev/null
+cat >> "$work/data/postgresql.conf" <<EOC
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$work/sock'
+shared_preload_libraries = 'audit_log'
+audit_log.database = 'postgres'
+audit_log.export_directory = '$work/exports'
+shared_buffers = '1GB'
+work_mem = '256MB'
+maintenance_work_mem = '512MB'
+max_wal_size = '8GB'
+checkpoint_timeout = '30min'
+synchronous_commit = off
+wal_level = minimal
+max_wal_senders = 0
+EOC
+as_pg $BIN/pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
+
+psql() { as_pg $BIN/psql -h "$work/sock" -p $PORT -U postgres -d postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+echo "== loading $ROWS events over 5 days"
+t0=$(date +%s)
+psql <<EOS
+CREATE EXTENSION audit_log;
+-- partitions created in the loading transaction: with wal_level = minimal
+-- their rows skip the WAL
+BEGIN;
+SELECT count(*) FROM (SELECT audit_log._create_day_partition(d::date)
+  FROM generate_series(date '2026-01-05', date '2026-01-09', interval '1 day') AS d) p;
+INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type,
+	event_status, event_status_reason_code, user_name, user_email, object_name, client_addr,
+	application_name, database_name, backend_pid, session_id, source_node, entry_data)
+SELECT lpad(to_hex(i + 1), 32, '0')::uuid,
+	t, t + interval '3 milliseconds',
+	'ACCESS_SIGMA', 'LOGIN',
+	CASE WHEN i % 10 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END::audit_log.event_status,
+	CASE WHEN i % 10 = 0 THEN 'INVALID_PASSWORD' END,
+	'user_' || (i % 5000), CASE WHEN i % 3 = 0 THEN 'user' || (i % 5000) || '@example.com' END,
+	NULL, ('10.' || (i % 250) || '.' || (i % 200) || '.' || (i % 100))::inet,
+	'psql', 'postgres', 10000 + i % 30000, to_hex(1700000000 + i / 100) || '.' || to_hex(i % 65536),
+	'node1',
+	jsonb_build_object('method', 'scram-sha-256', 'attempt', i % 3, 'client', 'psql 15, "beta"')
+FROM generate_series(0, $ROWS - 1) AS i,
+	LATERAL (SELECT timestamptz '2026-01-05 00:00:00+00'
+		+ (i::float8 / $ROWS * 5 * 86400) * interval '1 second' AS t) x;
+COMMIT;
+VACUUM ANALYZE audit_log.events;
+SELECT count(*) FROM audit_log.events;
+EOS
+echo "   loaded in $(( $(date +%s) - t0 )) s"
+
+# One session; the same query, the same output settings on both sides.
+q="SELECT e.* FROM audit_log.events e WHERE e.request_time >= '2026-01-05 00:00:00+00' AND e.request_time < '2026-01-10 00:00:00+00' ORDER BY e.request_time, e.event_id"
+{
+	echo "SET TimeZone = 'UTC';"
+	echo "SET DateStyle = 'ISO, YMD';"
+	echo "-- warm the cache"
+	echo "SELECT count(*) FROM audit_log.events WHERE request_time >= '2026-01-05' AND request_time < '2026-01-10';"
+	for i in $(seq 1 "$REPEAT"); do
+		echo "SELECT clock_timestamp() AS t \\gset"
+		echo "COPY ($q) TO '$work/exports/raw$i.csv' (FORMAT csv, HEADER);"
+		echo "SELECT 'raw ' || extract(epoch FROM clock_timestamp() - :'t');"
+		echo "SELECT pg_sleep(1);"
+		echo "SELECT clock_timestamp() AS t \\gset"
+		echo "SELECT 'file ' || file FROM audit_log.export_csv('.', '2026-01-05 00:00:00+00', '2026-01-10 00:00:00+00');"
+		echo "SELECT 'export ' || extract(epoch FROM clock_timestamp() - :'t');"
+		[ "$i" = "$REPEAT" ] || echo "SELECT pg_sleep(1);"
+	done
+	echo "SELECT 'runs ' || count(*) || ' ' || min(rows) FROM audit_log.export_runs WHERE status = 'SUCCESS';"
+} > "$work/run.sql"
+chown postgres "$work/run.sql"
+out=$(psql -At -f "$work/run.sql")
+echo "$out" | grep -E '^(raw|export|runs) '
+
+file=$(echo "$out" | sed -n 's/^file //p' | tail -1)
+size=$(stat -c %s "$file")
+if cmp -s "$file" "$work/exports/raw1.csv"; then same=yes; else same=NO; fi
+if (cd "$(dirname "$file")" && sha256sum -c --status "$(basename "$file").sha256"); then ok=yes; else ok=NO; fi
+
+raw=$(echo "$out" | sed -n 's/^raw //p' | sort -g | head -1)
+exp=$(echo "$out" | sed -n 's/^export //p' | sort -g | head -1)
+echo "== $ROWS rows, $size bytes per file"
+echo "   export file identical to raw COPY output: $same; sha256sum -c: $ok"
+awk -v r="$raw" -v e="$exp" -v n="$ROWS" 'BEGIN {
+	printf "   raw COPY TO file:   %.2f s (%.0f rows/s)\n", r, n / r;
+	printf "   export_csv:         %.2f s (%.0f rows/s)\n", e, n / e;
+	printf "   ratio (raw/export): %.3f (target >= 0.85)\n", r / e }'
