@@ -499,10 +499,12 @@ audit_log_add_source(PG_FUNCTION_ARGS)
 		/*
 		 * copy_data: the first synchronisation copies the events the source
 		 * already holds; the trigger skips those the collector already has.
+		 * binary: every column type of the events has binary send and
+		 * receive functions, which spare the apply worker parsing text.
 		 */
 		spi_exec(psprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s"
 						  " WITH (connect = true, create_slot = false, slot_name = %s,"
-						  " copy_data = true, enabled = true)",
+						  " copy_data = true, binary = true, enabled = true)",
 						  quote_identifier(subname), quote_literal_cstr(conninfo),
 						  quote_identifier(FLEET_PUBLICATION),
 						  quote_literal_cstr(slot_name)),
