@@ -19,6 +19,8 @@
 #include "utils/varlena.h"
 
 #include "audit_log.h"
+#include "capture.h"
+#include "capture_utility.h"
 
 PG_MODULE_MAGIC;
 
@@ -183,12 +185,18 @@ al_require_preload(const char *what)
 static void
 define_settings(void)
 {
+	/*
+	 * PostgreSQL refuses PGC_POSTMASTER settings from a library loaded after
+	 * startup (FATAL); without preloading they have no effect anyway.
+	 */
+	GucContext	postmaster_ctx = al_preloaded ? PGC_POSTMASTER : PGC_SIGHUP;
+
 	DefineCustomStringVariable("audit_log.database",
 							   "Database whose audit_log.events receives captured events.",
 							   NULL,
 							   &al_database,
 							   "postgres",
-							   PGC_POSTMASTER,
+							   postmaster_ctx,
 							   0,
 							   check_database, NULL, NULL);
 
@@ -208,7 +216,7 @@ define_settings(void)
 							16384,
 							64,
 							1048576,
-							PGC_POSTMASTER,
+							postmaster_ctx,
 							0,
 							NULL, NULL, NULL);
 
@@ -309,4 +317,7 @@ _PG_init(void)
 
 	if (!al_preloaded)
 		return;
+	al_capture_utility_init();
+
+	al_capture_init();
 }

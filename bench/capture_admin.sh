@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# bench/capture_admin.sh: cost of capturing administrative commands.
+#
+# A pgbench loop of CREATE ROLE ... PASSWORD / GRANT / REVOKE / DROP ROLE
+# (five captured events per loop: CREATE_USER, PASSWORD_CHANGE,
+# GRANT_PRIVILEGE, REVOKE_PRIVILEGE, DROP_USER) on one throwaway cluster,
+# alternately with audit_log preloaded (audit_log.capture = all, events
+# written by the background writer into audit_log.events) and restarted
+# without the library.  Prints the transactions per second of each run and
+# the ratio captured / native (target: at least 0.90).
+#
+# Run as root.  Builds this tree and installs it into a private copy of the
+# system PostgreSQL 15 (so that no other build installed on the machine is
+# measured by mistake); the cluster lives under /tmp on its own port and is
+# stopped at the end.
+#
+# Environment: ROUNDS (default 3), SECONDS_PER_RUN (default 15), CLIENTS
+# (default 2), PORT (default 55471).
+set -eu
+
+ROUNDS=${ROUNDS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-15}
+CLIENTS=${CLIENTS:-2}
+PORT=${PORT:-55471}
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/audit_log_bench_admin.XXXXXX)
+pgroot="$work/pg"
+bin="$pgroot/usr/lib/postgresql/15/bin"
+data="$work/data"
+
+cleanup() {
+	if [ -f "$data/postmaster.pid" ]; then
+		runuser -u postgres -- "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== private PostgreSQL copy and build in $work"
+mkdir -p "$pgroot/usr/lib/postgresql" "$pgroot/usr/share/postgresql" "$pgroot/usr/include"
+cp -a /usr/lib/postgresql/15 "$pgroot/usr/lib/postgresql/"
+cp -a /usr/share/postgresql/15 "$pgroot/usr/share/postgresql/"
+cp -a /usr/include/postgresql "$pgroot/usr/include/"
+mkdir -p "$work/src"
+tar -C "$here" --exclude=.git --exclude='tmp_check*' --exclude='*.o' --exclude='*.so' --exclude='*.bc' -cf - . | tar -C "$work/src" -xf -
+chown -R postgres:postgres "$work"
+runuser -u postgres -- make -s -C "$work/src" PG_CONFIG="$bin/pg_config" >/dev/null
+runuser -u postgres -- make -s -C "$work/src" PG_CONFIG="$bin/pg_config" install >/dev/null
+
+runuser -u postgres -- "$bin/initdb" -D "$data" -A trust >/dev/null
+cat >> "$data/postgresql.conf" <<EOF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$work'
+shared_buffers = 128MB
+fsync = off
+audit_log.database = 'postgres'
+audit_log.capture = 'all'
+EOF
+
+psql() { runuser -u postgres -- "$bin/psql" -X -q -h "$work" -p "$PORT" -d postgres "$@"; }
+
+start() { # with_library: yes|no
+	if [ "$1" = yes ]; then
+		sed -i '/^shared_preload_libraries/d' "$data/postgresql.conf"
+		echo "shared_preload_libraries = 'audit_log'" >> "$data/postgresql.conf"
+	else
+		sed -i '/^shared_preload_libraries/d' "$data/postgresql.conf"
+	fi
+	runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null
+}
+stop() { runuser -u postgres -- "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null; }
+
+start yes
+psql -c "CREATE EXTENSION audit_log" -c "CREATE TABLE bench_t (a int)"
+stop
+
+cat > "$work/admin.sql" <<'EOF'
+CREATE ROLE bench_r_:client_id LOGIN PASSWORD 'bench-not-a-secret';
+GRANT SELECT, UPDATE ON bench_t TO bench_r_:client_id;
+REVOKE UPDATE ON bench_t FROM bench_r_:client_id;
+DROP ROLE bench_r_:client_id;
+EOF
+chown postgres:postgres "$work/admin.sql"
+
+run() { # label -> prints tps
+	runuser -u postgres -- "$bin/pgbench" -n -h "$work" -p "$PORT" -c "$CLIENTS" -j "$CLIENTS" \
+		-T "$SECONDS_PER_RUN" -f "$work/admin.sql" postgres 2>/dev/null |
+		sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+}
+
+declare -a on off
+for r in $(seq 1 "$ROUNDS"); do
+	start yes
+	before=$(psql -At -c "SELECT count(*) FROM audit_log.events WHERE event_type = 'CREATE_USER'")
+	t=$(run)
+	psql -At -c "SELECT audit_log.flush('60 s')" >/dev/null
+	after=$(psql -At -c "SELECT count(*) FROM audit_log.events WHERE event_type = 'CREATE_USER'")
+	stop
+	on+=("$t")
+	echo "round $r  captured: $t tps  ($((after - before)) CREATE_USER rows written)"
+
+	start no
+	t=$(run)
+	stop
+	off+=("$t")
+	echo "round $r  native:   $t tps"
+done
+
+# Median of each series, then the ratio.
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+m_on=$(median "${on[@]}")
+m_off=$(median "${off[@]}")
+ratio=$(awk -v a="$m_on" -v b="$m_off" 'BEGIN {printf "%.3f", a / b}')
+
+start yes
+dropped=$(psql -At -c "SELECT dropped FROM audit_log.status")
+secret_rows=$(psql -At -c "SELECT count(*) FROM audit_log.events WHERE events::text LIKE '%bench-not-a-secret%'")
+stop
+
+echo
+echo "CREATE ROLE/GRANT/REVOKE/DROP ROLE loop, $CLIENTS clients, ${SECONDS_PER_RUN}s x $ROUNDS rounds"
+echo "median tps captured: $m_on"
+echo "median tps native:   $m_off"
+echo "ratio captured/native: $ratio (target >= 0.90)"
+echo "events dropped by the queue: $dropped; rows containing the password: $secret_rows"

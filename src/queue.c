@@ -1,0 +1,767 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.c
+ *		The shared-memory queue between the processes that capture events
+ *		and the background writer that stores them (writer.c).
+ *
+ * The queue is a ring of audit_log.queue_size fixed-size slots, each
+ * holding one AuditEvent and a ready flag.  Positions are 64-bit counters
+ * that only grow: head is the next position to hand out, tail the oldest
+ * position not yet written; slot = position % nslots.
+ *
+ * Locking rules and invariants:
+ *
+ * - The spinlock protects head, tail, the counters and the writer's latch
+ *   pointer.  It is held only to reserve a position (head++) or to advance
+ *   tail; nothing is copied or allocated under it.
+ * - A producer reserves a position under the lock, copies its event into
+ *   the slot outside the lock, then sets the slot's ready flag after a write
+ *   barrier.  Producers may have no PGPROC (a connection refused before
+ *   InitProcess) and may be inside emit_log_hook, so al_enqueue never
+ *   allocates, never raises an error and never takes an LWLock.
+ * - Only the writer consumes.  It copies the ready slots from tail on,
+ *   writes them in one transaction, and only after the commit clears their
+ *   ready flags and advances tail.  A writer that dies mid-batch therefore
+ *   leaves its events queued; the retried batch is harmless because the
+ *   table's unique key and ON CONFLICT DO NOTHING skip rows already there.
+ * - When the postmaster exits (clean shutdown, or the reinitialisation
+ *   after a crash of a child) it saves the ready slots between tail and
+ *   head to $PGDATA/pg_stat/audit_log.queue; the next shmem startup loads
+ *   them back.  Events that backends queue after the writer stopped (for
+ *   example LOGOUTs during a fast shutdown) survive a restart that way.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
+
+#include "capture.h"
+
+/* Where the postmaster keeps the queue across a restart. */
+#define AL_QUEUE_FILE		"pg_stat/audit_log.queue"
+#define AL_QUEUE_FILE_TMP	"pg_stat/audit_log.queue.tmp"
+#define AL_QUEUE_FILE_MAGIC	0x41554c51	/* "AULQ" */
+#define AL_QUEUE_FILE_VERSION 1
+
+typedef struct AlQueueSlot
+{
+	volatile bool ready;		/* event copied in, not yet written */
+	AuditEvent	ev;
+} AlQueueSlot;
+
+typedef struct AlQueue
+{
+	slock_t		mutex;
+	uint64		head;			/* next position to reserve */
+	uint64		tail;			/* oldest position not yet written */
+	uint64		enqueued;
+	uint64		written;
+	uint64		dropped;
+	uint64		abandoned_logins;
+	Latch	   *writer_latch;	/* NULL when no writer runs */
+	int			writer_pid;
+	bool		paused;			/* audit_log.pause_writer(true) */
+	bool		standby;		/* the writer found a server in recovery */
+	int			nslots;
+	AlQueueSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} AlQueue;
+
+static AlQueue *al_queue = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Set while this process writes an event to the server log. */
+static bool al_in_log_line = false;
+
+/* Is this process the background writer?  (It must never wait on itself.) */
+static bool al_is_writer = false;
+
+static Size
+al_queue_shmem_size(void)
+{
+	return add_size(offsetof(AlQueue, slots),
+					mul_size(sizeof(AlQueueSlot), al_queue_size));
+}
+
+static void
+al_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(al_queue_shmem_size());
+}
+
+/*
+ * Postmaster exit (shutdown, or reinitialisation after a crash): save what
+ * is still queued.  Every other process is gone, so no lock is needed; a
+ * slot whose ready flag is not set was never acknowledged to anyone and is
+ * skipped.
+ */
+static void
+al_queue_save(int code, Datum arg)
+{
+	FILE	   *f;
+	uint64		pos;
+	uint32		header[4];
+	uint32		count = 0;
+
+	if (al_queue == NULL)
+		return;
+	if (al_queue->head < al_queue->tail ||
+		al_queue->head - al_queue->tail > (uint64) al_queue->nslots)
+	{
+		ereport(LOG,
+				(errmsg("audit_log: queue positions are inconsistent, queued events not saved")));
+		return;
+	}
+	for (pos = al_queue->tail; pos < al_queue->head; pos++)
+		if (al_queue->slots[pos % al_queue->nslots].ready)
+			count++;
+	if (count == 0)
+	{
+		unlink(AL_QUEUE_FILE);
+		return;
+	}
+
+	f = AllocateFile(AL_QUEUE_FILE_TMP, PG_BINARY_W);
+	if (f == NULL)
+		goto error;
+	header[0] = AL_QUEUE_FILE_MAGIC;
+	header[1] = AL_QUEUE_FILE_VERSION;
+	header[2] = (uint32) sizeof(AuditEvent);
+	header[3] = count;
+	if (fwrite(header, sizeof(header), 1, f) != 1)
+		goto error;
+	for (pos = al_queue->tail; pos < al_queue->head; pos++)
+	{
+		AlQueueSlot *slot = &al_queue->slots[pos % al_queue->nslots];
+
+		if (!slot->ready)
+			continue;
+		if (fwrite(&slot->ev, sizeof(AuditEvent), 1, f) != 1)
+			goto error;
+	}
+	if (fflush(f) != 0 || pg_fsync(fileno(f)) != 0)
+		goto error;
+	if (FreeFile(f) != 0)
+	{
+		f = NULL;
+		goto error;
+	}
+	f = NULL;
+	if (durable_rename(AL_QUEUE_FILE_TMP, AL_QUEUE_FILE, LOG) != 0)
+		goto error;
+	ereport(LOG,
+			(errmsg("audit_log: saved %u queued events to \"%s\"", count, AL_QUEUE_FILE)));
+	return;
+
+error:
+	ereport(LOG,
+			(errcode_for_file_access(),
+			 errmsg("audit_log: could not save %u queued events to \"%s\": %m",
+					count, AL_QUEUE_FILE)));
+	if (f != NULL)
+		FreeFile(f);
+	unlink(AL_QUEUE_FILE_TMP);
+}
+
+/*
+ * Shmem startup in the postmaster: load the events saved by the last
+ * postmaster exit.  Events that no longer fit (queue_size was lowered) are
+ * written to the server log and counted as dropped.
+ */
+static void
+al_queue_load(void)
+{
+	FILE	   *f;
+	uint32		header[4];
+	uint32		i;
+	uint32		loaded = 0;
+	uint32		overflow = 0;
+	AuditEvent	ev;
+
+	f = AllocateFile(AL_QUEUE_FILE, PG_BINARY_R);
+	if (f == NULL)
+	{
+		if (errno != ENOENT)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("audit_log: could not read \"%s\": %m", AL_QUEUE_FILE)));
+		return;
+	}
+	if (fread(header, sizeof(header), 1, f) != 1 ||
+		header[0] != AL_QUEUE_FILE_MAGIC ||
+		header[1] != AL_QUEUE_FILE_VERSION ||
+		header[2] != (uint32) sizeof(AuditEvent))
+	{
+		ereport(LOG,
+				(errmsg("audit_log: ignoring queue file \"%s\" with an unknown format", AL_QUEUE_FILE)));
+		FreeFile(f);
+		unlink(AL_QUEUE_FILE);
+		return;
+	}
+	for (i = 0; i < header[3]; i++)
+	{
+		if (fread(&ev, sizeof(AuditEvent), 1, f) != 1)
+		{
+			ereport(LOG,
+					(errmsg("audit_log: queue file \"%s\" is truncated after %u events", AL_QUEUE_FILE, i)));
+			break;
+		}
+		/* never trust a string field to be terminated */
+		ev.event_type[AL_TYPE_LEN - 1] = '\0';
+		ev.reason_code[AL_REASON_LEN - 1] = '\0';
+		ev.user_name[AL_NAME_LEN - 1] = '\0';
+		ev.object_name[AL_OBJECT_LEN - 1] = '\0';
+		ev.client_addr[AL_ADDR_LEN - 1] = '\0';
+		ev.application_name[AL_NAME_LEN - 1] = '\0';
+		ev.database_name[AL_NAME_LEN - 1] = '\0';
+		ev.session_id[AL_SESSION_LEN - 1] = '\0';
+		ev.entry_data[AL_ENTRY_DATA_LEN - 1] = '\0';
+		if (ev.category >= AL_NUM_CATEGORIES)
+			continue;
+		if (al_queue->head < (uint64) al_queue->nslots)
+		{
+			AlQueueSlot *slot = &al_queue->slots[al_queue->head];
+
+			memcpy(&slot->ev, &ev, sizeof(AuditEvent));
+			slot->ready = true;
+			al_queue->head++;
+			al_queue->enqueued++;
+			loaded++;
+		}
+		else
+		{
+			al_queue->dropped++;
+			overflow++;
+			al_log_event_line(&ev, true);
+		}
+	}
+	FreeFile(f);
+	unlink(AL_QUEUE_FILE);
+	ereport(LOG,
+			(errmsg("audit_log: loaded %u queued events from \"%s\"", loaded, AL_QUEUE_FILE),
+			 overflow > 0 ?
+			 errdetail("%u events did not fit into audit_log.queue_size and were written to the server log instead.", overflow) : 0));
+}
+
+static void
+al_shmem_startup(void)
+{
+	bool		found;
+	Size		size = al_queue_shmem_size();
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	al_queue = ShmemInitStruct("audit_log queue", size, &found);
+	if (!found)
+	{
+		memset(al_queue, 0, size);
+		SpinLockInit(&al_queue->mutex);
+		al_queue->nslots = al_queue_size;
+	}
+	LWLockRelease(AddinShmemInitLock);
+
+	/*
+	 * Only the postmaster saves and loads the queue: it outlives every
+	 * process that could still queue an event.
+	 */
+	if (!IsUnderPostmaster)
+	{
+		if (!found)
+			al_queue_load();
+		on_shmem_exit(al_queue_save, (Datum) 0);
+	}
+}
+
+/*
+ * Preload-time setup of the whole capture pipeline.
+ */
+void
+al_capture_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = al_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = al_shmem_startup;
+
+	al_capture_auth_init();
+	al_register_writer();
+}
+
+/* Append src to buf as the body of a JSON string (no quotes). */
+static size_t
+al_json_escape(char *buf, size_t pos, size_t len, const char *src)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *) src; *p != '\0'; p++)
+	{
+		char		esc[8];
+		const char *piece;
+		size_t		n;
+
+		switch (*p)
+		{
+			case '"':
+				piece = "\\\"";
+				break;
+			case '\\':
+				piece = "\\\\";
+				break;
+			case '\n':
+				piece = "\\n";
+				break;
+			case '\r':
+				piece = "\\r";
+				break;
+			case '\t':
+				piece = "\\t";
+				break;
+			default:
+				if (*p < 0x20)
+				{
+					snprintf(esc, sizeof(esc), "\\u%04x", *p);
+					piece = esc;
+				}
+				else
+				{
+					esc[0] = (char) *p;
+					esc[1] = '\0';
+					piece = esc;
+				}
+				break;
+		}
+		n = strlen(piece);
+		if (pos + n >= len)
+			break;
+		memcpy(buf + pos, piece, n);
+		pos += n;
+	}
+	buf[pos] = '\0';
+	return pos;
+}
+
+/* Append ,"key":"value" (or ,"key":null for an empty value). */
+static size_t
+al_json_field(char *buf, size_t pos, size_t len, const char *key, const char *value)
+{
+	int			n;
+
+	if (value == NULL || value[0] == '\0')
+		n = snprintf(buf + pos, len - pos, ",\"%s\":null", key);
+	else
+		n = snprintf(buf + pos, len - pos, ",\"%s\":\"", key);
+	if (n < 0 || pos + n >= len)
+		return pos;
+	pos += n;
+	if (value != NULL && value[0] != '\0')
+	{
+		pos = al_json_escape(buf, pos, len - 1, value);
+		buf[pos++] = '"';
+		buf[pos] = '\0';
+	}
+	return pos;
+}
+
+/*
+ * Format an event as one line of JSON, with the column names of
+ * audit_log.events.  No allocation: usable in emit_log_hook.  Times are
+ * printed in UTC.
+ */
+void
+al_format_event_json(const AuditEvent *ev, char *buf, size_t len)
+{
+	char		uuid[37];
+	char		ts[40];
+	struct pg_tm tm;
+	fsec_t		fsec;
+	size_t		pos;
+	int			n;
+	static const char hex[] = "0123456789abcdef";
+	int			i,
+				j;
+
+	for (i = 0, j = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			uuid[j++] = '-';
+		uuid[j++] = hex[ev->event_id.data[i] >> 4];
+		uuid[j++] = hex[ev->event_id.data[i] & 0x0F];
+	}
+	uuid[j] = '\0';
+
+	if (timestamp2tm(ev->request_time, NULL, &tm, &fsec, NULL, NULL) == 0)
+		snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+				 tm.tm_year, tm.tm_mon, tm.tm_mday,
+				 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+	else
+		strlcpy(ts, "", sizeof(ts));
+
+	n = snprintf(buf, len, "{\"event_id\":\"%s\",\"request_time\":\"%s\"", uuid, ts);
+	if (n < 0 || (size_t) n >= len)
+	{
+		buf[0] = '\0';
+		return;
+	}
+	pos = n;
+	pos = al_json_field(buf, pos, len,
+						"event_category",
+						ev->category < AL_NUM_CATEGORIES ? al_category_names[ev->category] : "");
+	pos = al_json_field(buf, pos, len, "event_type", ev->event_type);
+	pos = al_json_field(buf, pos, len, "event_status", ev->success ? "SUCCESS" : "FAILURE");
+	pos = al_json_field(buf, pos, len, "event_status_reason_code", ev->reason_code);
+	pos = al_json_field(buf, pos, len, "user_name", ev->user_name);
+	pos = al_json_field(buf, pos, len, "object_name", ev->object_name);
+	pos = al_json_field(buf, pos, len, "client_addr", ev->client_addr);
+	pos = al_json_field(buf, pos, len, "application_name", ev->application_name);
+	pos = al_json_field(buf, pos, len, "database_name", ev->database_name);
+	n = snprintf(buf + pos, len - pos, ",\"backend_pid\":%d", ev->backend_pid);
+	if (n > 0 && pos + n < len)
+		pos += n;
+	pos = al_json_field(buf, pos, len, "session_id", ev->session_id);
+	pos = al_json_field(buf, pos, len, "source_node", al_source_node());
+	/* entry_data is already the text of a JSON object */
+	n = snprintf(buf + pos, len - pos, ",\"entry_data\":%s}",
+				 ev->entry_data[0] != '\0' ? ev->entry_data : "{}");
+	if (n < 0 || pos + n >= len)
+	{
+		/* too long: close the object without entry_data rather than cut it */
+		if (pos + 2 < len)
+		{
+			buf[pos++] = '}';
+			buf[pos] = '\0';
+		}
+	}
+}
+
+/*
+ * Write an event to the server log as one line "audit_log: {json}".  Used
+ * for audit_log.log_to_server and for events that found the queue full.
+ * Guarded against re-entry, since it may run inside emit_log_hook.
+ */
+void
+al_log_event_line(const AuditEvent *ev, bool dropped)
+{
+	static char line[8192];
+
+	if (al_in_log_line)
+		return;
+	al_in_log_line = true;
+	al_format_event_json(ev, line, sizeof(line));
+	if (dropped)
+		ereport(LOG,
+				(errmsg("audit_log: %s", line),
+				 errdetail("The audit_log queue was full for audit_log.queue_wait; this event was not written to audit_log.events."),
+				 errhidestmt(true), errhidecontext(true)));
+	else
+		ereport(LOG,
+				(errmsg("audit_log: %s", line),
+				 errhidestmt(true), errhidecontext(true)));
+	al_in_log_line = false;
+}
+
+/*
+ * Hand an event to the writer; see capture.h.
+ */
+bool
+al_enqueue(const AuditEvent *ev)
+{
+	volatile AlQueue *q = al_queue;
+	uint64		pos = 0;
+	bool		reserved = false;
+	bool		wake = false;
+	long		waited_us = 0;
+	long		wait_limit_us;
+	Latch	   *latch;
+
+	if (q == NULL)
+		return false;
+
+	/* the writer must not wait for itself */
+	wait_limit_us = al_is_writer ? 0 : (long) al_queue_wait_ms * 1000L;
+
+	for (;;)
+	{
+		bool		give_up = false;
+
+		SpinLockAcquire(&q->mutex);
+		if (q->head - q->tail < (uint64) q->nslots)
+		{
+			pos = q->head++;
+			q->enqueued++;
+			reserved = true;
+			/* wake the writer early when a quarter of the queue is used */
+			wake = (q->head - q->tail) >= (uint64) Max(q->nslots / 4, 1);
+		}
+		else if (waited_us >= wait_limit_us || q->standby)
+		{
+			/* on a standby no room will come: do not make logins wait */
+			q->dropped++;
+			give_up = true;
+		}
+		latch = q->writer_latch;
+		SpinLockRelease(&q->mutex);
+
+		if (reserved || give_up)
+			break;
+		/* full: make sure the writer is awake, then wait a little */
+		if (latch != NULL)
+			SetLatch(latch);
+		pg_usleep(1000L);
+		waited_us += 1000L;
+	}
+
+	if (!reserved)
+	{
+		al_log_event_line(ev, true);
+		return false;
+	}
+
+	{
+		AlQueueSlot *slot = &al_queue->slots[pos % q->nslots];
+
+		memcpy(&slot->ev, ev, sizeof(AuditEvent));
+		pg_write_barrier();
+		slot->ready = true;
+	}
+	if (wake && latch != NULL)
+		SetLatch(latch);
+	return true;
+}
+
+/*
+ * Count a client that hung up when asked for its password.
+ */
+void
+al_queue_count_abandoned_login(void)
+{
+	volatile AlQueue *q = al_queue;
+
+	if (q == NULL)
+		return;
+	SpinLockAcquire(&q->mutex);
+	q->abandoned_logins++;
+	SpinLockRelease(&q->mutex);
+}
+
+/*
+ * A consistent copy of the counters.  Without preloading everything is 0.
+ */
+void
+al_queue_stats(AlQueueStats *stats)
+{
+	volatile AlQueue *q = al_queue;
+	uint64		tail;
+
+	memset(stats, 0, sizeof(AlQueueStats));
+	if (q == NULL)
+		return;
+	SpinLockAcquire(&q->mutex);
+	stats->enqueued = q->enqueued;
+	stats->written = q->written;
+	stats->dropped = q->dropped;
+	stats->abandoned_logins = q->abandoned_logins;
+	stats->queued = q->head - q->tail;
+	stats->writer_pid = q->writer_pid;
+	stats->paused = q->paused;
+	tail = q->tail;
+	SpinLockRelease(&q->mutex);
+
+	if (stats->queued > 0)
+	{
+		AlQueueSlot *slot = &al_queue->slots[tail % q->nslots];
+
+		/* a racing writer may move on; the age is an indication only */
+		if (slot->ready)
+		{
+			pg_read_barrier();
+			stats->oldest = slot->ev.request_time;
+		}
+	}
+}
+
+/*
+ * Wait until every event queued before the call has been written (tail has
+ * passed the head seen now), or timeout_ms elapsed.  Returns true when
+ * written.
+ */
+bool
+al_queue_wait_written(long timeout_ms)
+{
+	volatile AlQueue *q = al_queue;
+	uint64		target;
+	uint64		tail;
+	TimestampTz start = GetCurrentTimestamp();
+	Latch	   *latch;
+
+	SpinLockAcquire(&q->mutex);
+	target = q->head;
+	SpinLockRelease(&q->mutex);
+
+	for (;;)
+	{
+		long		left;
+
+		SpinLockAcquire(&q->mutex);
+		tail = q->tail;
+		latch = q->writer_latch;
+		SpinLockRelease(&q->mutex);
+		if (tail >= target)
+			return true;
+		left = timeout_ms - (long) ((GetCurrentTimestamp() - start) / 1000);
+		if (left <= 0)
+			return false;
+		if (latch != NULL)
+			SetLatch(latch);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(left, 10L), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Writer exit: no latch to set any more. */
+static void
+al_queue_detach_writer(int code, Datum arg)
+{
+	volatile AlQueue *q = al_queue;
+
+	SpinLockAcquire(&q->mutex);
+	if (q->writer_pid == MyProcPid)
+	{
+		q->writer_latch = NULL;
+		q->writer_pid = 0;
+	}
+	SpinLockRelease(&q->mutex);
+}
+
+/*
+ * The writer announces itself, so that producers can wake it.
+ */
+void
+al_queue_attach_writer(void)
+{
+	volatile AlQueue *q = al_queue;
+
+	al_is_writer = true;
+	SpinLockAcquire(&q->mutex);
+	q->writer_latch = MyLatch;
+	q->writer_pid = MyProcPid;
+	SpinLockRelease(&q->mutex);
+	on_shmem_exit(al_queue_detach_writer, (Datum) 0);
+}
+
+/*
+ * Copy up to max ready events from the tail into buf, without consuming
+ * them.  Stops at the first slot a producer is still filling.
+ */
+int
+al_queue_peek(AuditEvent *buf, int max)
+{
+	volatile AlQueue *q = al_queue;
+	uint64		head;
+	uint64		tail;
+	int			n = 0;
+
+	SpinLockAcquire(&q->mutex);
+	head = q->head;
+	tail = q->tail;
+	SpinLockRelease(&q->mutex);
+
+	while (tail + n < head && n < max)
+	{
+		AlQueueSlot *slot = &al_queue->slots[(tail + n) % q->nslots];
+
+		if (!slot->ready)
+			break;
+		pg_read_barrier();
+		memcpy(&buf[n], &slot->ev, sizeof(AuditEvent));
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The writer committed (or dropped) the n events at the tail: free their
+ * slots.  The ready flags are cleared before tail moves, so a producer never
+ * sees a reused slot still marked ready.
+ */
+void
+al_queue_release(int n, bool dropped)
+{
+	volatile AlQueue *q = al_queue;
+	uint64		tail = q->tail;	/* only the writer moves it */
+	int			i;
+
+	for (i = 0; i < n; i++)
+		al_queue->slots[(tail + i) % q->nslots].ready = false;
+	pg_write_barrier();
+	SpinLockAcquire(&q->mutex);
+	q->tail += n;
+	if (dropped)
+		q->dropped += n;
+	else
+		q->written += n;
+	SpinLockRelease(&q->mutex);
+}
+
+bool
+al_queue_is_paused(void)
+{
+	volatile AlQueue *q = al_queue;
+
+	return q->paused;
+}
+
+/*
+ * On a standby the writer cannot write: producers then drop (to the server
+ * log) at once instead of waiting for room that will not come.
+ */
+void
+al_queue_set_standby(bool standby)
+{
+	volatile AlQueue *q = al_queue;
+
+	SpinLockAcquire(&q->mutex);
+	q->standby = standby;
+	SpinLockRelease(&q->mutex);
+}
+
+/*
+ * Set or clear the test pause of the writer; returns the previous state.
+ */
+bool
+al_queue_set_paused(bool paused)
+{
+	volatile AlQueue *q = al_queue;
+	bool		old;
+	Latch	   *latch;
+
+	SpinLockAcquire(&q->mutex);
+	old = q->paused;
+	q->paused = paused;
+	latch = q->writer_latch;
+	SpinLockRelease(&q->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+	return old;
+}

@@ -1,0 +1,610 @@
+/*-------------------------------------------------------------------------
+ *
+ * writer.c
+ *		The background writer: takes captured events from the shared-memory
+ *		queue (queue.c) and inserts them, in batches, into audit_log.events
+ *		of the database named by audit_log.database.
+ *
+ * Every audit_log.flush_interval (or sooner, when the queue fills up or
+ * audit_log.flush() asks) the writer copies up to AL_BATCH_MAX ready events,
+ * inserts them with one prepared INSERT ... SELECT FROM unnest(...) ON
+ * CONFLICT DO NOTHING in one transaction, and only after the commit frees
+ * their slots.  A batch that fails is retried one event at a time, so that
+ * one bad event cannot block the queue: an event that fails alone with a
+ * data error is written to the server log and counted as dropped; any other
+ * error (disk full, extension missing) makes the writer wait and retry.
+ *
+ * The writer does not write on a hot standby; events stay queued (and once
+ * the queue is full, new ones go to the server log at once) until
+ * promotion.  On SIGTERM it writes what is queued, then exits; whatever is
+ * left is saved by the postmaster (queue.c).  On SIGHUP it reloads the
+ * configuration and queues one AUDIT_LOG SETTINGS_CHANGE event per
+ * audit_log.* setting whose value changed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/guc_tables.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "capture.h"
+
+/* Most events written by one transaction. */
+#define AL_BATCH_MAX 2048
+
+/* How long the writer waits before retrying after a failure. */
+#define AL_RETRY_MS 1000
+
+/* Longest time a SIGTERM'd writer keeps writing before it exits. */
+#define AL_DRAIN_MS 10000
+
+/* Outcome of one write attempt. */
+typedef enum AlWriteResult
+{
+	AL_WRITE_IDLE,				/* nothing queued */
+	AL_WRITE_SOME,				/* wrote a partial batch */
+	AL_WRITE_MORE,				/* more may be ready: go on at once */
+	AL_WRITE_BLOCKED			/* cannot write now: wait and retry */
+} AlWriteResult;
+
+static volatile sig_atomic_t got_sigterm = false;
+
+static AuditEvent *al_batch = NULL;
+static SPIPlanPtr al_insert_plan = NULL;
+static MemoryContext al_writer_cxt = NULL;
+static int	al_single_left = 0;	/* events still to retry one by one */
+static bool al_said_missing = false;
+static bool al_said_standby = false;
+static int	al_last_sqlstate = 0;
+
+/* audit_log.* settings as last seen, to report changes on SIGHUP */
+typedef struct AlSettingValue
+{
+	char	   *name;
+	char	   *value;
+} AlSettingValue;
+
+static AlSettingValue *al_settings = NULL;
+static int	al_nsettings = 0;
+
+static const char *const al_insert_sql =
+"INSERT INTO audit_log.events (event_id, request_time, logged_time,"
+" event_category, event_type, event_status, event_status_reason_code,"
+" user_name, object_name, client_addr, application_name, database_name,"
+" backend_pid, session_id, source_node, entry_data)"
+" SELECT u.event_id, u.request_time, $1,"
+" u.category::audit_log.event_category, u.event_type,"
+" u.status::audit_log.event_status, u.reason, u.user_name, u.object_name,"
+" u.client_addr::pg_catalog.inet, u.application_name, u.database_name,"
+" u.backend_pid, u.session_id, $2, u.entry_data::pg_catalog.jsonb"
+" FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), "
+"pg_catalog.unnest($5), pg_catalog.unnest($6), "
+"pg_catalog.unnest($7), pg_catalog.unnest($8), "
+"pg_catalog.unnest($9), pg_catalog.unnest($10), "
+"pg_catalog.unnest($11), pg_catalog.unnest($12), "
+"pg_catalog.unnest($13), pg_catalog.unnest($14), "
+"pg_catalog.unnest($15), pg_catalog.unnest($16)) AS u("
+"event_id, request_time, category, event_type, status,"
+" reason, user_name, object_name, client_addr, application_name,"
+" database_name, backend_pid, session_id, entry_data)"
+" ON CONFLICT DO NOTHING";
+
+#define AL_INSERT_NARGS 16
+
+/*
+ * Register the writer.  Called at preload time.
+ */
+void
+al_register_writer(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	/* consistent state: on a hot standby it runs too, to say it waits */
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "audit_log");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "al_writer_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "audit_log writer");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "audit_log writer");
+	worker.bgw_main_arg = (Datum) 0;
+	worker.bgw_notify_pid = 0;
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+al_writer_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	got_sigterm = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/* Build a one-dimensional array, with NULLs where nulls[i]. */
+static Datum
+al_array(Datum *elems, bool *nulls, int n, Oid elemtype, int typlen,
+		 bool byval, char align)
+{
+	int			dims[1];
+	int			lbs[1];
+
+	dims[0] = n;
+	lbs[0] = 1;
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+											  elemtype, typlen, byval, align));
+}
+
+/* A text[] of one string field of the events; an empty string is NULL. */
+static Datum
+al_text_array(const AuditEvent *evs, int n, size_t offset)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		const char *s = ((const char *) &evs[i]) + offset;
+
+		nulls[i] = (s[0] == '\0');
+		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(s);
+	}
+	return al_array(elems, nulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+/* Is the extension (and its table) there to write into? */
+static bool
+al_extension_ready(void)
+{
+	Oid			nsp;
+
+	if (!OidIsValid(get_extension_oid("audit_log", true)))
+		return false;
+	nsp = get_namespace_oid("audit_log", true);
+	if (!OidIsValid(nsp))
+		return false;
+	return OidIsValid(get_relname_relid("events", nsp));
+}
+
+/*
+ * Insert n events in one transaction.  Returns 1 when committed, 0 when the
+ * extension is not installed (nothing done), -1 on error (logged, rolled
+ * back, SQLSTATE in al_last_sqlstate).
+ */
+static int
+al_insert_events(const AuditEvent *evs, int n)
+{
+	volatile int result = -1;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		Datum		values[AL_INSERT_NARGS];
+		char		nulls[AL_INSERT_NARGS];
+		Datum	   *elems;
+		bool	   *enulls;
+		int			i;
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "audit_log: writing captured events");
+
+		if (!al_extension_ready())
+			result = 0;
+		else
+		{
+			if (al_insert_plan == NULL)
+			{
+				Oid			argtypes[AL_INSERT_NARGS] = {
+					TIMESTAMPTZOID, TEXTOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID,
+					TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+					TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+					TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID
+				};
+				SPIPlanPtr	plan;
+
+				plan = SPI_prepare(al_insert_sql, AL_INSERT_NARGS, argtypes);
+				if (plan == NULL)
+					elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+				if (SPI_keepplan(plan) != 0)
+					elog(ERROR, "SPI_keepplan failed");
+				al_insert_plan = plan;
+			}
+
+			memset(nulls, ' ', sizeof(nulls));
+			values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
+			values[1] = CStringGetTextDatum(al_source_node());
+
+			elems = palloc(sizeof(Datum) * n);
+			enulls = palloc0(sizeof(bool) * n);
+			for (i = 0; i < n; i++)
+				elems[i] = UUIDPGetDatum((pg_uuid_t *) &evs[i].event_id);
+			values[2] = al_array(elems, enulls, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
+
+			elems = palloc(sizeof(Datum) * n);
+			for (i = 0; i < n; i++)
+				elems[i] = TimestampTzGetDatum(evs[i].request_time);
+			values[3] = al_array(elems, enulls, n, TIMESTAMPTZOID, sizeof(TimestampTz),
+								 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+
+			elems = palloc(sizeof(Datum) * n);
+			for (i = 0; i < n; i++)
+				elems[i] = CStringGetTextDatum(al_category_names[evs[i].category < AL_NUM_CATEGORIES ? evs[i].category : AL_CAT_AUDIT_LOG]);
+			values[4] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+
+			values[5] = al_text_array(evs, n, offsetof(AuditEvent, event_type));
+
+			elems = palloc(sizeof(Datum) * n);
+			for (i = 0; i < n; i++)
+				elems[i] = CStringGetTextDatum(evs[i].success ? "SUCCESS" : "FAILURE");
+			values[6] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+
+			values[7] = al_text_array(evs, n, offsetof(AuditEvent, reason_code));
+			values[8] = al_text_array(evs, n, offsetof(AuditEvent, user_name));
+			values[9] = al_text_array(evs, n, offsetof(AuditEvent, object_name));
+			values[10] = al_text_array(evs, n, offsetof(AuditEvent, client_addr));
+			values[11] = al_text_array(evs, n, offsetof(AuditEvent, application_name));
+			values[12] = al_text_array(evs, n, offsetof(AuditEvent, database_name));
+
+			elems = palloc(sizeof(Datum) * n);
+			for (i = 0; i < n; i++)
+				elems[i] = Int32GetDatum(evs[i].backend_pid);
+			values[13] = al_array(elems, enulls, n, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+
+			values[14] = al_text_array(evs, n, offsetof(AuditEvent, session_id));
+
+			elems = palloc(sizeof(Datum) * n);
+			for (i = 0; i < n; i++)
+				elems[i] = CStringGetTextDatum(evs[i].entry_data[0] != '\0' ? evs[i].entry_data : "{}");
+			values[15] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+
+			rc = SPI_execute_plan(al_insert_plan, values, nulls, false, 0);
+			if (rc != SPI_OK_INSERT)
+				elog(ERROR, "audit_log writer: INSERT returned %s", SPI_result_code_string(rc));
+			result = 1;
+		}
+
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(al_writer_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		al_last_sqlstate = edata->sqlerrcode;
+		ereport(LOG,
+				(errcode(edata->sqlerrcode),
+				 errmsg("audit_log: could not write %d captured events: %s", n, edata->message),
+				 errdetail("The events stay queued and are retried.")));
+		FreeErrorData(edata);
+		AbortCurrentTransaction();
+		result = -1;
+	}
+	PG_END_TRY();
+
+	MemoryContextSwitchTo(al_writer_cxt);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	pgstat_report_stat(false);
+	return result;
+}
+
+/*
+ * One write attempt: take what is ready and insert it.
+ */
+static AlWriteResult
+al_write_some(void)
+{
+	int			max = al_single_left > 0 ? 1 : AL_BATCH_MAX;
+	int			n;
+	int			rc;
+	int			i;
+
+	if (al_queue_is_paused())
+		return AL_WRITE_BLOCKED;
+
+	if (RecoveryInProgress())
+	{
+		if (!al_said_standby)
+		{
+			ereport(LOG,
+					(errmsg("audit_log: server is in recovery, captured events stay queued until promotion")));
+			al_said_standby = true;
+			al_queue_set_standby(true);
+		}
+		return AL_WRITE_BLOCKED;
+	}
+	if (al_said_standby)
+	{
+		al_said_standby = false;
+		al_queue_set_standby(false);
+	}
+
+	n = al_queue_peek(al_batch, max);
+	if (n == 0)
+		return AL_WRITE_IDLE;
+
+	rc = al_insert_events(al_batch, n);
+	if (rc == 0)
+	{
+		if (!al_said_missing)
+		{
+			ereport(LOG,
+					(errmsg("audit_log: extension audit_log is not installed in database \"%s\", captured events stay queued", al_database),
+					 errhint("Run CREATE EXTENSION audit_log in database \"%s\", or set audit_log.database.", al_database)));
+			al_said_missing = true;
+		}
+		return AL_WRITE_BLOCKED;
+	}
+	if (al_said_missing)
+	{
+		ereport(LOG,
+				(errmsg("audit_log: extension audit_log found in database \"%s\", writing captured events", al_database)));
+		al_said_missing = false;
+	}
+
+	if (rc > 0)
+	{
+		al_queue_release(n, false);
+		if (al_log_to_server)
+			for (i = 0; i < n; i++)
+				al_log_event_line(&al_batch[i], false);
+		if (al_single_left > 0)
+			al_single_left -= n;
+		return n == max ? AL_WRITE_MORE : AL_WRITE_SOME;
+	}
+
+	/* failed: retry a batch one event at a time to find the bad one */
+	if (n > 1)
+	{
+		al_single_left = n;
+		return AL_WRITE_MORE;
+	}
+
+	/*
+	 * One event that fails alone with a data or integrity error would block
+	 * the queue forever: put it in the server log instead.
+	 */
+	if (ERRCODE_TO_CATEGORY(al_last_sqlstate) == ERRCODE_DATA_EXCEPTION ||
+		ERRCODE_TO_CATEGORY(al_last_sqlstate) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+	{
+		al_log_event_line(&al_batch[0], true);
+		al_queue_release(1, true);
+		if (al_single_left > 0)
+			al_single_left--;
+		return AL_WRITE_MORE;
+	}
+	return AL_WRITE_BLOCKED;
+}
+
+/* Remember the current values of every audit_log.* setting. */
+static void
+al_settings_snapshot(AlSettingValue **out, int *nout)
+{
+	struct config_generic **vars = get_guc_variables();
+	int			nvars = GetNumConfigOptions();
+	AlSettingValue *result;
+	int			n = 0;
+	int			i;
+	MemoryContext old;
+
+	/* GetConfigOptionByName checks privileges: it needs a transaction */
+	StartTransactionCommand();
+	old = MemoryContextSwitchTo(al_writer_cxt);
+	result = palloc(sizeof(AlSettingValue) * Max(nvars, 1));
+	for (i = 0; i < nvars; i++)
+	{
+		const char *name = vars[i]->name;
+
+		if (strncmp(name, "audit_log.", 10) != 0 ||
+			(vars[i]->flags & GUC_CUSTOM_PLACEHOLDER))
+			continue;
+		result[n].name = pstrdup(name);
+		result[n].value = GetConfigOptionByName(name, NULL, true);
+		n++;
+	}
+	MemoryContextSwitchTo(old);
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(al_writer_cxt);
+	*out = result;
+	*nout = n;
+}
+
+/* Queue one SETTINGS_CHANGE event. */
+static void
+al_queue_settings_change(const char *name, const char *oldval, const char *newval)
+{
+	AuditEvent	ev;
+	StringInfoData buf;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.request_time = GetCurrentTimestamp();
+	al_uuid7(&ev.event_id, ev.request_time);
+	ev.backend_pid = MyProcPid;
+	ev.category = AL_CAT_AUDIT_LOG;
+	ev.success = true;
+	strlcpy(ev.event_type, "SETTINGS_CHANGE", sizeof(ev.event_type));
+	al_strlcpy_clip(ev.object_name, name, sizeof(ev.object_name));
+	al_session_id(ev.session_id, sizeof(ev.session_id));
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"setting\": ");
+	escape_json(&buf, name);
+	appendStringInfoString(&buf, ", \"old\": ");
+	if (oldval)
+		escape_json(&buf, oldval);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"new\": ");
+	if (newval)
+		escape_json(&buf, newval);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoChar(&buf, '}');
+	if (buf.len < AL_ENTRY_DATA_LEN)
+		strlcpy(ev.entry_data, buf.data, sizeof(ev.entry_data));
+	else
+	{
+		/* values too long to keep: record that the setting changed */
+		resetStringInfo(&buf);
+		appendStringInfoString(&buf, "{\"setting\": ");
+		escape_json(&buf, name);
+		appendStringInfoString(&buf, ", \"truncated\": true}");
+		strlcpy(ev.entry_data, buf.data, sizeof(ev.entry_data));
+	}
+	pfree(buf.data);
+	(void) al_enqueue(&ev);
+}
+
+/* SIGHUP: reload, then report every audit_log.* setting that changed. */
+static void
+al_writer_reload(void)
+{
+	AlSettingValue *now;
+	int			nnow;
+	int			i,
+				j;
+
+	bool		captured = al_category_captured(AL_CAT_AUDIT_LOG);
+
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+	al_settings_snapshot(&now, &nnow);
+
+	/*
+	 * A change is recorded when AUDIT_LOG was captured before or after it,
+	 * so that turning capture off is itself on record.
+	 */
+	captured = captured || al_category_captured(AL_CAT_AUDIT_LOG);
+	for (i = 0; i < nnow && captured; i++)
+	{
+		const char *oldval = NULL;
+		bool		known = false;
+
+		for (j = 0; j < al_nsettings; j++)
+		{
+			if (strcmp(al_settings[j].name, now[i].name) == 0)
+			{
+				oldval = al_settings[j].value;
+				known = true;
+				break;
+			}
+		}
+		if (!known ||
+			(oldval == NULL) != (now[i].value == NULL) ||
+			(oldval != NULL && strcmp(oldval, now[i].value) != 0))
+			al_queue_settings_change(now[i].name, oldval, now[i].value);
+	}
+	for (j = 0; j < al_nsettings; j++)
+	{
+		pfree(al_settings[j].name);
+		if (al_settings[j].value)
+			pfree(al_settings[j].value);
+	}
+	if (al_settings)
+		pfree(al_settings);
+	al_settings = now;
+	al_nsettings = nnow;
+}
+
+/*
+ * Entry point of the background writer.
+ */
+void
+al_writer_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, al_writer_sigterm);
+	BackgroundWorkerUnblockSignals();
+
+	al_writer_cxt = AllocSetContextCreate(TopMemoryContext,
+										  "audit_log writer",
+										  ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(al_writer_cxt);
+	al_batch = palloc(sizeof(AuditEvent) * AL_BATCH_MAX);
+
+	BackgroundWorkerInitializeConnection(al_database, NULL, 0);
+	pgstat_report_appname("audit_log writer");
+	al_queue_attach_writer();
+	al_settings_snapshot(&al_settings, &al_nsettings);
+
+	ereport(LOG,
+			(errmsg("audit_log: writer started, writing captured events into database \"%s\"", al_database)));
+
+	while (!got_sigterm)
+	{
+		AlWriteResult res;
+		long		timeout;
+
+		if (ConfigReloadPending)
+			al_writer_reload();
+
+		res = al_write_some();
+		if (res == AL_WRITE_MORE)
+		{
+			CHECK_FOR_INTERRUPTS();
+			continue;
+		}
+		timeout = (res == AL_WRITE_BLOCKED && !al_queue_is_paused()) ?
+			AL_RETRY_MS : al_flush_interval_ms;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	/*
+	 * SIGTERM: write what is queued (best effort, bounded in time), then
+	 * exit.  What is left is saved by the postmaster at shutdown.
+	 */
+	{
+		TimestampTz start = GetCurrentTimestamp();
+
+		while (!TimestampDifferenceExceeds(start, GetCurrentTimestamp(), AL_DRAIN_MS))
+		{
+			AlWriteResult res = al_write_some();
+
+			if (res != AL_WRITE_MORE && res != AL_WRITE_SOME)
+				break;
+		}
+	}
+
+	/*
+	 * Exit code 1 makes the postmaster start a new writer after
+	 * bgw_restart_time (code 0 would unregister it); at shutdown no new one
+	 * is started.
+	 */
+	proc_exit(1);
+}
