@@ -8,6 +8,7 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use IPC::Run;
 use Test::More;
 
 my $secret = 'Fl33t-pw-9f3a1c';
@@ -29,7 +30,7 @@ log_statement = none
 });
 	# a password is required of the replication role, trust for the rest
 	open my $hba, '>', $node->data_dir . '/pg_hba.conf' or die;
-	print $hba "local all fleet_repl scram-sha-256\n";
+	print $hba "local all fleet_repl,fleet_alice scram-sha-256\n";
 	print $hba "local all all trust\n";
 	close $hba;
 	$node->start;
@@ -62,9 +63,15 @@ sub write_events
 	$node->safe_psql('postgres', $sql);
 }
 
+# The events this test writes with log_event.  (Captured logins and logouts,
+# of this test's own sessions too, are written asynchronously by each
+# server's background writer, so they are compared separately, after
+# flush().)
+my $mine = "event_type = 'FLEET_TEST'";
+
 # One line per source: its event ids, hashed, and their count.
 my $digest_sql = "SELECT count(*) || ' ' || md5(coalesce(string_agg(event_id::text, ',' ORDER BY event_id), ''))"
-  . " FROM audit_log.events WHERE source_node = '%s'";
+  . " FROM audit_log.events WHERE source_node = '%s' AND event_type = 'FLEET_TEST'";
 
 sub wait_same
 {
@@ -176,6 +183,50 @@ is($coll->safe_psql('postgres', q{
 	'src1:207,src2:150', 'each event arrived with the source_node of the server that wrote it');
 no_duplicates('after streaming');
 
+# ------------------------------------- captured logins and role changes
+# Only when this build captures them (the capture branches merged).
+sub login
+{
+	my ($node, $user, $password) = @_;
+	local $ENV{PGPASSWORD} = $password;
+	my ($out, $err) = ('', '');
+	IPC::Run::run(['psql', '-X', '-w', '-A', '-t', '-d',
+			sprintf('host=%s port=%d user=%s dbname=postgres', $node->host, $node->port, $user),
+			'-c', 'SELECT 1'], '<', \undef, '>', \$out, '2>', \$err);
+	return $out;
+}
+SKIP:
+{
+	skip 'this build does not capture logins and role changes', 6
+	  unless $src1->safe_psql('postgres',
+		"SELECT to_regprocedure('audit_log.flush(interval)') IS NOT NULL") eq 't';
+	foreach my $src ($src1, $src2)
+	{
+		$src->safe_psql('postgres', qq{
+			CREATE ROLE fleet_alice LOGIN PASSWORD '$secret';
+			CREATE ROLE fleet_team NOLOGIN;
+			GRANT fleet_team TO fleet_alice;});
+		is(login($src, 'fleet_alice', $secret), "1\n", $src->name . ': a real password login');
+		login($src, 'fleet_alice', 'not-the-password');
+		$src->safe_psql('postgres', "SELECT audit_log.flush('30 s')");
+	}
+	foreach my $src ($src1, $src2)
+	{
+		my $n = $src->name;
+		# LOGOUT is left out: it is queued when the session's process ends,
+		# possibly after flush() returned.
+		my $q = "SELECT string_agg(event_type || ':' || event_status || ':' || coalesce(user_name, '') || ':' || coalesce(object_name, ''), ','"
+		  . " ORDER BY event_type, event_status, event_id) FROM audit_log.events"
+		  . " WHERE source_node = '$n' AND event_type <> 'LOGOUT'"
+		  . " AND (user_name = 'fleet_alice' OR object_name IN ('fleet_alice', 'fleet_team'))";
+		my $want = $src->safe_psql('postgres', $q);
+		like($want, qr/CREATE_USER:SUCCESS:.*LOGIN:SUCCESS:fleet_alice.*LOGIN:FAILURE:fleet_alice/,
+			"$n captured the role changes and both logins");
+		ok($coll->poll_query_until('postgres', $q, $want),
+			"$n: its real logins and role changes are at the collector with source_node $n");
+	}
+}
+
 # The status view, readable by audit_log_reader.
 is($coll->safe_psql('postgres', q{
 	SET ROLE fleet_reader;
@@ -206,12 +257,12 @@ is($src1->safe_psql('postgres', "SELECT count(*) FROM audit_log.$part"), '25',
 write_events($src1, 10, 'FLEET_TEST');
 wait_same($src1, 'moved backfill');
 no_duplicates('after the source moved rows between partitions');
-my $coll_before = $coll->safe_psql('postgres', "SELECT count(*) FROM audit_log.events WHERE source_node = 'src1'");
+my $coll_before = $coll->safe_psql('postgres', "SELECT count(*) FROM audit_log.events WHERE source_node = 'src1' AND $mine");
 $src1->safe_psql('postgres', "DROP TABLE audit_log.$part");
 write_events($src1, 5, 'FLEET_TEST');
-my $src1_now = $src1->safe_psql('postgres', "SELECT count(*) FROM audit_log.events");
+my $src1_now = $src1->safe_psql('postgres', "SELECT count(*) FROM audit_log.events WHERE $mine");
 ok($coll->poll_query_until('postgres',
-		"SELECT count(*) FROM audit_log.events WHERE source_node = 'src1'", $coll_before + 5),
+		"SELECT count(*) FROM audit_log.events WHERE source_node = 'src1' AND $mine", $coll_before + 5),
 	'events written after the drop still arrive, and retention on the source removed nothing at the collector');
 is($coll->safe_psql('postgres',
 		"SELECT count(*) FROM audit_log.events WHERE source_node = 'src1' AND object_name LIKE 'old%'"),
@@ -235,9 +286,9 @@ write_events($src1, 20000, 'FLEET_TEST', 1);
 $coll->start;
 # stop it again while it applies the backlog, without a clean shutdown
 $coll->poll_query_until('postgres',
-	"SELECT count(*) > $coll_before + 5 + 300 FROM audit_log.events WHERE source_node = 'src1'");
+	"SELECT count(*) > $coll_before + 5 + 300 FROM audit_log.events WHERE source_node = 'src1' AND $mine");
 my $mid = $coll->safe_psql('postgres',
-	"SELECT count(*) - $coll_before - 5 FROM audit_log.events WHERE source_node = 'src1'");
+	"SELECT count(*) - $coll_before - 5 FROM audit_log.events WHERE source_node = 'src1' AND $mine");
 $coll->stop('immediate');
 note("collector crashed after applying about $mid of the 20000 backlogged events of src1");
 write_events($src1, 50, 'FLEET_TEST', 5);
@@ -253,7 +304,7 @@ sub wait_same_kept
 	my ($node, $what) = @_;
 	my $name = $node->name;
 	my $sql = "SELECT count(*) || ' ' || md5(coalesce(string_agg(event_id::text, ',' ORDER BY event_id), ''))"
-	  . " FROM audit_log.events WHERE source_node = '$name' AND request_time >= (now() AT TIME ZONE 'UTC')::date - 1";
+	  . " FROM audit_log.events WHERE source_node = '$name' AND $mine AND request_time >= (now() AT TIME ZONE 'UTC')::date - 1";
 	my $want = $node->safe_psql('postgres', $sql);
 	ok($coll->poll_query_until('postgres', $sql, $want),
 		"$what: the collector has exactly the events of $name ($want)");
@@ -297,6 +348,10 @@ no_duplicates('after a source was added again and copied in full');
 ok($coll->poll_query_until('postgres',
 		"SELECT count(*) = 0 FROM pg_subscription_rel WHERE srsubstate <> 'r'"),
 	'the subscription is synchronised and streaming (not stopped by duplicates)');
+
+is($coll->safe_psql('postgres', "SELECT count(*) FROM audit_log.events e WHERE e::text LIKE '%$secret%'"
+		. " OR e::text LIKE '%wrong-pw-77%' OR e::text LIKE '%not-the-password%'"),
+	'0', 'at the end, still no event at the collector holds a password');
 
 $coll->stop;
 $src1->stop;
