@@ -12,7 +12,9 @@ EXTENSION = audit_log
 DATA_built = audit_log--1.0.sql
 SQL_FRAGMENTS = $(sort $(wildcard src/sql/*.sql))
 
-PG_CPPFLAGS = -I$(srcdir)/src/include
+PG_CPPFLAGS = -I$(srcdir)/src/include -I$(libpq_srcdir)
+# libpq: fleet.c connects to source servers (add_source, drop_source)
+SHLIB_LINK_INTERNAL = $(libpq)
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
 REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# bench/fleet.sh: how fast a collector takes in the audit logs of two sources.
+#
+# Run as root from the source tree: it runs `make install` of this build into
+# the system PostgreSQL 15 (/usr/lib/postgresql/15), starts three throwaway
+# clusters under /tmp (two sources, one collector, ports 55431-55433) and
+# stops them at the end.  About 3 minutes; LIVE_SECONDS, BACKLOG and ROUNDS
+# may be set in the environment.
+#
+#  A. live: pgbench on each source writes log_event as fast as it can for
+#     $LIVE_SECONDS s; the collector is polled with its own clock to measure
+#     the end-to-end lag (collector clock - newest source request_time seen)
+#     and, when the writers stop, how long it takes to drain what is left.
+#  B. ingest capacity: the subscriptions are disabled while each source
+#     writes $BACKLOG events, then enabled; the collector's apply rate is
+#     compared with the same number of events inserted locally on the
+#     collector, by two sessions, one row per transaction, prepared: plain
+#     INSERT of the same columns (the native SQL) and log_event.  Two
+#     measures: wall-clock events/s (on this one machine the sources and
+#     their walsenders share the cores) and events per CPU second of the
+#     collector's processes (what a dedicated collector could ingest per
+#     core).  $ROUNDS rounds, best of each, because the machine is shared.
+#
+# All clusters run with synchronous_commit = off (the subscription's apply
+# worker commits that way by default), so that the figures compare work, not
+# the fsync latency of a shared disk.
+set -euo pipefail
+
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+LIVE_SECONDS=${LIVE_SECONDS:-30}
+BACKLOG=${BACKLOG:-15000}
+ROUNDS=${ROUNDS:-2}
+here=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/audit_log_bench_fleet.XXXXXX)
+chown postgres:postgres "$work"
+
+as_pg() { runuser -u postgres -- "$@"; }
+psql_at() { # port sql...
+	local port=$1; shift
+	as_pg "$PGBIN/psql" -X -q -At -h "$work" -p "$port" -d postgres -v ON_ERROR_STOP=1 "$@"
+}
+
+cleanup() {
+	for n in src1 src2 coll; do
+		[ -f "$work/$n/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$work/$n" -m immediate stop >/dev/null 2>&1 || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== make install"
+(cd "$here" && make -s PG_CONFIG="$PGBIN/pg_config" >/dev/null && make -s PG_CONFIG="$PGBIN/pg_config" install >/dev/null)
+
+declare -A PORT=([src1]=55431 [src2]=55432 [coll]=55433)
+for n in src1 src2 coll; do
+	as_pg "$PGBIN/initdb" -D "$work/$n" -A trust -N >/dev/null
+	cat >>"$work/$n/postgresql.conf" <<EOF
+port = ${PORT[$n]}
+listen_addresses = ''
+unix_socket_directories = '$work'
+cluster_name = '$n'
+shared_preload_libraries = 'audit_log'
+audit_log.database = 'postgres'
+wal_level = logical
+max_replication_slots = 8
+max_wal_senders = 8
+max_worker_processes = 16
+synchronous_commit = off
+shared_buffers = 128MB
+max_wal_size = 2GB
+EOF
+	as_pg "$PGBIN/pg_ctl" -D "$work/$n" -l "$work/$n.log" -w start >/dev/null
+	psql_at "${PORT[$n]}" -c "CREATE EXTENSION audit_log" \
+		-c "SELECT audit_log.register_event_type('AUDIT_LOG', 'BENCH', 'fleet benchmark event')" >/dev/null
+done
+for n in src1 src2; do
+	psql_at "${PORT[$n]}" -c "CREATE ROLE fleet_repl LOGIN REPLICATION; GRANT audit_log_reader TO fleet_repl;" \
+		-c "SELECT audit_log.create_publication()"
+	psql_at "${PORT[coll]}" -c "SELECT audit_log.add_source('$n', 'host=$work port=${PORT[$n]} dbname=postgres user=fleet_repl')"
+done
+psql_at "${PORT[coll]}" -c "CREATE TABLE bench_lag (t timestamptz, source text, newest timestamptz)"
+
+cat >"$work/log_event.sql" <<'EOF'
+SELECT audit_log.log_event('AUDIT_LOG', 'BENCH', object_name => 'bench');
+EOF
+cat >"$work/insert.sql" <<'EOF'
+INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type, event_status, user_name, application_name, database_name, backend_pid, session_id, source_node, entry_data) VALUES (gen_random_uuid(), now(), now(), 'AUDIT_LOG', 'BENCH', 'SUCCESS', current_user, 'pgbench', 'postgres', pg_backend_pid(), 'x', 'coll', '{}');
+EOF
+chown postgres "$work"/*.sql
+
+ncores=$(nproc)
+total_at() { psql_at "$1" -c "SELECT count(*) FROM audit_log.events WHERE event_type = 'BENCH'"; }
+coll_from() { psql_at "${PORT[coll]}" -c "SELECT count(*) FROM audit_log.events WHERE event_type = 'BENCH' AND source_node IN ('src1', 'src2')"; }
+now_s() { date +%s.%N; }
+
+# wait until the first synchronisation is over
+until [ "$(psql_at "${PORT[coll]}" -c "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'")" = 0 ]; do sleep 0.2; done
+
+if [ "$LIVE_SECONDS" != 0 ]; then
+echo "== A. live: two sources writing log_event for ${LIVE_SECONDS}s (pgbench, 1 client each), $ncores cores"
+# The collector samples, with its own clock, the newest event of each source.
+psql_at "${PORT[coll]}" -c "
+DO \$\$
+DECLARE stop timestamptz := clock_timestamp() + interval '$((LIVE_SECONDS + 3)) seconds';
+BEGIN
+	WHILE clock_timestamp() < stop LOOP
+		INSERT INTO bench_lag
+		SELECT clock_timestamp(), s, (SELECT e.request_time FROM audit_log.events e
+									  WHERE e.source_node = s AND e.event_type = 'BENCH'
+									  ORDER BY e.request_time DESC LIMIT 1)
+		FROM unnest(ARRAY['src1', 'src2']) s;
+		COMMIT;
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END
+\$\$" &
+sampler=$!
+sleep 1
+t0=$(now_s)
+writers=()
+for n in src1 src2; do
+	as_pg "$PGBIN/pgbench" -n -h "$work" -p "${PORT[$n]}" -c 1 -T "$LIVE_SECONDS" -f "$work/log_event.sql" postgres >"$work/pgbench_$n.out" 2>&1 &
+	writers+=($!)
+done
+wait "${writers[@]}"
+t1=$(now_s)
+written=$(( $(total_at "${PORT[src1]}") + $(total_at "${PORT[src2]}") ))
+until [ "$(coll_from)" -ge "$written" ]; do sleep 0.05; done
+t2=$(now_s)
+wait "$sampler" || true
+psql_at "${PORT[coll]}" -c "
+	SELECT 'end-to-end lag (collector clock - newest source request_time), ms: p50 '
+		|| round(1000 * extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY t - newest)))
+		|| ', p95 ' || round(1000 * extract(epoch FROM percentile_cont(0.95) WITHIN GROUP (ORDER BY t - newest)))
+		|| ', max ' || round(1000 * extract(epoch FROM max(t - newest)))
+		|| ' (' || count(*) || ' samples, every 0.1 s)'
+	FROM bench_lag WHERE newest IS NOT NULL AND t BETWEEN to_timestamp($t0) + interval '1 second' AND to_timestamp($t1)"
+awk -v w="$written" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {
+	printf "sources wrote %d events in %.1f s: %.0f events/s together\n", w, b - a, w / (b - a);
+	printf "collector had them all %.2f s after the writers stopped: %.0f events/s kept up with\n", c - b, w / (c - a) }'
+fi
+[ -n "${NO_GUARD:-}" ] && psql_at "${PORT[coll]}" -c "ALTER TABLE audit_log.events DISABLE TRIGGER events_skip_duplicate"
+
+echo "== B. ingest capacity: a backlog of $BACKLOG events per source, subscriptions enabled at once; $ROUNDS rounds, best of each"
+# The same number of events inserted locally on the collector, two sessions.
+local_rate() { # script
+	as_pg "$PGBIN/pgbench" -n -M prepared -h "$work" -p "${PORT[coll]}" -c 2 -j 2 -t "$BACKLOG" -f "$1" postgres 2>&1 |
+		sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1
+}
+# CPU seconds used so far by the collector's server processes: the
+# postmaster, its live children, and the children it has reaped.
+coll_cpu() {
+	local pm ticks=0 p
+	pm=$(head -1 "$work/coll/postmaster.pid")
+	for p in $pm $(ps -o pid= --ppid "$pm"); do
+		ticks=$((ticks + $(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk -v pm="$pm" -v me="$p" '{ t = $12 + $13; if (me == pm) t += $14 + $15; print t }' || echo 0)))
+	done
+	awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+per_cpu_s() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
+best() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (a > b) ? a : b }'; }
+best_apply=0; best_insert=0; best_log_event=0; best_apply_cpu=0; best_insert_cpu=0; best_log_event_cpu=0
+for round in $(seq 1 "$ROUNDS"); do
+	for n in src1 src2; do psql_at "${PORT[coll]}" -c "ALTER SUBSCRIPTION audit_log_src_$n DISABLE"; done
+	sleep 1
+	base=$(coll_from)
+	writers=()
+	for n in src1 src2; do
+		as_pg "$PGBIN/pgbench" -n -h "$work" -p "${PORT[$n]}" -c 1 -t "$BACKLOG" -f "$work/log_event.sql" postgres >"$work/pgbench_b_$n.out" 2>&1 &
+		writers+=($!)
+	done
+	wait "${writers[@]}"
+	target=$((base + 2 * BACKLOG))
+	t0=$(now_s)
+	c0=$(coll_cpu)
+	for n in src1 src2; do psql_at "${PORT[coll]}" -c "ALTER SUBSCRIPTION audit_log_src_$n ENABLE"; done
+	until [ "$(coll_from)" -ge "$target" ]; do sleep 0.05; done
+	t1=$(now_s)
+	c1=$(coll_cpu)
+	apply_rate=$(per_cpu_s $((2 * BACKLOG)) "$t0" "$t1")
+	apply_cpu=$(per_cpu_s $((2 * BACKLOG)) "$c0" "$c1")
+	c0=$(coll_cpu)
+	insert_rate=$(local_rate "$work/insert.sql")
+	c1=$(coll_cpu)
+	insert_cpu=$(per_cpu_s $((2 * BACKLOG)) "$c0" "$c1")
+	c0=$(coll_cpu)
+	log_event_rate=$(local_rate "$work/log_event.sql")
+	c1=$(coll_cpu)
+	log_event_cpu=$(per_cpu_s $((2 * BACKLOG)) "$c0" "$c1")
+	printf "round %d, %d events: collector applied %.0f/s (%.0f per collector CPU second); locally, 2 sessions, 1 row per transaction: plain INSERT %.0f/s (%.0f per CPU s), log_event %.0f/s (%.0f per CPU s)\n" \
+		"$round" $((2 * BACKLOG)) "$apply_rate" "$apply_cpu" "$insert_rate" "$insert_cpu" "$log_event_rate" "$log_event_cpu"
+	best_apply=$(best "$best_apply" "$apply_rate")
+	best_insert=$(best "$best_insert" "$insert_rate")
+	best_log_event=$(best "$best_log_event" "$log_event_rate")
+	best_apply_cpu=$(best "$best_apply_cpu" "$apply_cpu")
+	best_insert_cpu=$(best "$best_insert_cpu" "$insert_cpu")
+	best_log_event_cpu=$(best "$best_log_event_cpu" "$log_event_cpu")
+done
+[ "$(psql_at "${PORT[coll]}" -c "SELECT count(*) - count(DISTINCT event_id) FROM audit_log.events")" = 0 ] || echo "DUPLICATES at the collector"
+[ "$(coll_from)" = "$(( $(total_at "${PORT[src1]}") + $(total_at "${PORT[src2]}") ))" ] || echo "COUNTS DIFFER between the sources and the collector"
+
+echo "best, wall clock (the sources' walsenders share these cores): collector ingest $best_apply events/s; local plain INSERT $best_insert/s, local log_event $best_log_event/s"
+awk -v a="$best_apply" -v i="$best_insert" -v l="$best_log_event" 'BEGIN {
+	printf "  ratio collector ingest / local plain INSERT: %.2f\n", a / i;
+	printf "  ratio collector ingest / local log_event:    %.2f\n", a / l }'
+echo "best, per CPU second of the collector: ingest $best_apply_cpu events; local plain INSERT $best_insert_cpu, local log_event $best_log_event_cpu"
+awk -v a="$best_apply_cpu" -v i="$best_insert_cpu" -v l="$best_log_event_cpu" 'BEGIN {
+	printf "  ratio collector ingest / local plain INSERT: %.2f (target >= 0.8)\n", a / i;
+	printf "  ratio collector ingest / local log_event:    %.2f\n", a / l }'
+echo "machine: $ncores cores, $(date -u +%Y-%m-%dT%H:%MZ)"

@@ -1,0 +1,786 @@
+/*-------------------------------------------------------------------------
+ *
+ * fleet.c
+ *		Collecting the audit logs of many servers in one place with
+ *		PostgreSQL's logical replication: audit_log.add_source() and
+ *		audit_log.drop_source() on the collector, the redaction of a
+ *		connection string's password, and the trigger that keeps the
+ *		collector free of duplicate events.
+ *
+ * A source publishes the inserts into audit_log.events (publication
+ * audit_log_events, see 70_fleet.sql); the collector subscribes to it with
+ * one subscription per source, named audit_log_src_<name>.
+ *
+ * CREATE SUBSCRIPTION may create its replication slot only outside a
+ * transaction block, and a function always runs inside one.  So add_source
+ * creates the subscription with create_slot = false and makes the slot
+ * itself, over its own libpq connection to the source, as the very last step
+ * of the function.  That connection stays open until the transaction ends:
+ * if the transaction (or the subtransaction that called add_source) rolls
+ * back, the slot is dropped again, so a failed or undone add_source leaves
+ * neither a subscription nor a slot behind.  drop_source detaches the slot
+ * from the subscription (slot_name = NONE), drops the subscription, then
+ * drops the slot on the source if the source can be reached.
+ *
+ * Secrets: the connection string is passed to PostgreSQL's CREATE
+ * SUBSCRIPTION (pg_subscription.subconninfo keeps it, readable by superusers
+ * only), but never to our events or to our error messages: the ADD_SOURCE
+ * event records the string with every password option removed, and errors
+ * raised while the subscription is created lose their "SQL statement"
+ * context, which would quote it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_subscription.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+
+#include "libpq-fe.h"
+
+#include "audit_log.h"
+
+PG_FUNCTION_INFO_V1(audit_log_redact_conninfo);
+PG_FUNCTION_INFO_V1(audit_log_add_source);
+PG_FUNCTION_INFO_V1(audit_log_drop_source);
+PG_FUNCTION_INFO_V1(audit_log_skip_duplicate);
+
+#define FLEET_PUBLICATION	"audit_log_events"
+#define FLEET_SUB_PREFIX	"audit_log_src_"
+#define FLEET_NAME_MAX		40	/* keeps the slot name within NAMEDATALEN */
+
+/* How long drop_source waits for the source to release the slot. */
+#define FLEET_SLOT_WAIT_MS	15000
+
+/*
+ * A replication slot add_source created on a source in the current
+ * transaction, with the connection that made it.  Dropped again if the
+ * (sub)transaction that made it aborts.  Lives in TopMemoryContext.
+ */
+typedef struct PendingSlot
+{
+	PGconn	   *conn;
+	char		slot_name[NAMEDATALEN];
+	SubTransactionId subid;
+} PendingSlot;
+
+static List *pending_slots = NIL;
+static bool callbacks_registered = false;
+
+/*
+ * The connection string with every secret option (password, sslpassword:
+ * those libpq marks with dispchar "*") removed, as key='value' pairs.  The
+ * libpq parse message is not passed on: it may quote part of the string.
+ */
+static char *
+redact_conninfo(const char *conninfo)
+{
+	PQconninfoOption *opts;
+	PQconninfoOption *opt;
+	char	   *err = NULL;
+	StringInfoData buf;
+
+	opts = PQconninfoParse(conninfo, &err);
+	if (opts == NULL)
+	{
+		if (err != NULL)
+			PQfreemem(err);
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("invalid connection string"),
+				 errdetail("libpq could not parse it; its text is not repeated here because it may hold a password."),
+				 errhint("Write it as key=value pairs or as a postgresql:// URI.")));
+	}
+
+	initStringInfo(&buf);
+	for (opt = opts; opt->keyword != NULL; opt++)
+	{
+		const char *p;
+
+		if (opt->val == NULL || opt->val[0] == '\0')
+			continue;
+		if (opt->dispchar != NULL && opt->dispchar[0] == '*')
+			continue;
+		if (buf.len > 0)
+			appendStringInfoChar(&buf, ' ');
+		appendStringInfo(&buf, "%s='", opt->keyword);
+		for (p = opt->val; *p; p++)
+		{
+			if (*p == '\'' || *p == '\\')
+				appendStringInfoChar(&buf, '\\');
+			appendStringInfoChar(&buf, *p);
+		}
+		appendStringInfoChar(&buf, '\'');
+	}
+	PQconninfoFree(opts);
+	return buf.data;
+}
+
+/*
+ * audit_log._redact_conninfo(conninfo text) RETURNS text
+ */
+Datum
+audit_log_redact_conninfo(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(redact_conninfo(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+}
+
+/*
+ * Check a source name: it becomes part of a subscription and a slot name.
+ */
+static void
+check_source_name(const char *name)
+{
+	const char *p;
+
+	if (name[0] == '\0' || strlen(name) > FLEET_NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid source name \"%s\"", name),
+				 errdetail("A source name has 1 to %d characters.", FLEET_NAME_MAX)));
+	for (p = name; *p; p++)
+	{
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("invalid source name \"%s\"", name),
+					 errdetail("A source name may hold only lower-case letters, digits and underscores.")));
+	}
+}
+
+/*
+ * Open a libpq connection to a source; on failure, a clear error that names
+ * the source and gives libpq's reason (which never quotes the password).
+ */
+static PGconn *
+connect_source(const char *name, const char *conninfo, int elevel)
+{
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *vals[] = {"10", "audit_log collector", conninfo, NULL};
+	PGconn	   *conn;
+
+	/* expand_dbname: the connection string's own settings override ours */
+	conn = PQconnectdbParams(keys, vals, 1);
+	if (conn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = pchomp(PQerrorMessage(conn));
+
+		PQfinish(conn);
+		ereport(elevel,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to source \"%s\"", name),
+				 errdetail_internal("%s", msg),
+				 errhint("Check the host, port, user and password of the connection string; a password file (passfile) keeps the password out of the catalog.")));
+		return NULL;
+	}
+	return conn;
+}
+
+/*
+ * Run a query with text parameters on a source.  Returns the result, or
+ * NULL after reporting the error at elevel (below ERROR).
+ */
+static PGresult *
+source_query(PGconn *conn, const char *name, const char *sql,
+			 int nparams, const char *const *params, int elevel)
+{
+	PGresult   *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+
+	if (res == NULL || (PQresultStatus(res) != PGRES_TUPLES_OK &&
+						PQresultStatus(res) != PGRES_COMMAND_OK))
+	{
+		char	   *msg = pchomp(res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+
+		PQclear(res);
+		ereport(elevel,
+				(errcode(ERRCODE_CONNECTION_EXCEPTION),
+				 errmsg("query on source \"%s\" failed", name),
+				 errdetail_internal("%s", msg)));
+		return NULL;
+	}
+	return res;
+}
+
+/*
+ * Drop a slot on a source, quietly: used when undoing add_source, where
+ * nothing may raise an error.  Returns whether it worked.
+ */
+static bool
+drop_slot_quietly(PGconn *conn, const char *slot_name)
+{
+	const char *params[1] = {slot_name};
+	PGresult   *res;
+	bool		ok;
+
+	res = PQexecParams(conn,
+					   "SELECT pg_catalog.pg_drop_replication_slot(slot_name)"
+					   " FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+					   1, NULL, params, NULL, NULL, 0);
+	ok = (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK);
+	PQclear(res);
+	return ok;
+}
+
+/*
+ * Transaction end: a slot made by an add_source that is being undone is
+ * dropped; otherwise only the connection is closed.
+ */
+static void
+fleet_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (pending_slots == NIL)
+		return;
+
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot prepare a transaction that called audit_log.add_source()")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			foreach(lc, pending_slots)
+			{
+				PendingSlot *ps = (PendingSlot *) lfirst(lc);
+
+				if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+				{
+					if (!drop_slot_quietly(ps->conn, ps->slot_name))
+						ereport(WARNING,
+								(errmsg("could not drop replication slot \"%s\" on the source after add_source was rolled back",
+										ps->slot_name),
+								 errhint("Drop it on the source: SELECT pg_drop_replication_slot('%s');",
+										 ps->slot_name)));
+				}
+				PQfinish(ps->conn);
+				pfree(ps);
+			}
+			list_free(pending_slots);
+			pending_slots = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Subtransaction end: an aborted subtransaction undoes the add_source calls
+ * made in it; a committed one hands them to its parent.
+ */
+static void
+fleet_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	List	   *keep = NIL;
+	ListCell   *lc;
+
+	if (pending_slots == NIL)
+		return;
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+
+	foreach(lc, pending_slots)
+	{
+		PendingSlot *ps = (PendingSlot *) lfirst(lc);
+
+		if (ps->subid != mySubid)
+		{
+			keep = lappend(keep, ps);
+			continue;
+		}
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+		{
+			ps->subid = parentSubid;
+			keep = lappend(keep, ps);
+			continue;
+		}
+		if (!drop_slot_quietly(ps->conn, ps->slot_name))
+			ereport(WARNING,
+					(errmsg("could not drop replication slot \"%s\" on the source after add_source was rolled back",
+							ps->slot_name),
+					 errhint("Drop it on the source: SELECT pg_drop_replication_slot('%s');",
+							 ps->slot_name)));
+		PQfinish(ps->conn);
+		pfree(ps);
+	}
+	list_free(pending_slots);
+	pending_slots = keep;
+}
+
+/*
+ * Remember a slot made in this transaction (see PendingSlot).
+ */
+static void
+remember_slot(PGconn *conn, const char *slot_name)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	PendingSlot *ps = palloc0(sizeof(PendingSlot));
+
+	ps->conn = conn;
+	strlcpy(ps->slot_name, slot_name, sizeof(ps->slot_name));
+	ps->subid = GetCurrentSubTransactionId();
+	pending_slots = lappend(pending_slots, ps);
+	MemoryContextSwitchTo(oldcxt);
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(fleet_xact_callback, NULL);
+		RegisterSubXactCallback(fleet_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+}
+
+/*
+ * Run one SQL statement through SPI (already connected) with text
+ * parameters (NULL for SQL NULL); error if it does not return rc.
+ */
+static void
+spi_exec(const char *sql, int nargs, const char *const *args, int rc_expected)
+{
+	Oid			types[8];
+	Datum		values[8];
+	char		nulls[8];
+	int			i;
+	int			rc;
+
+	Assert(nargs <= 8);
+	memset(nulls, ' ', sizeof(nulls));
+	for (i = 0; i < nargs; i++)
+	{
+		types[i] = TEXTOID;
+		nulls[i] = (args[i] == NULL) ? 'n' : ' ';
+		values[i] = (args[i] == NULL) ? (Datum) 0 : CStringGetTextDatum(args[i]);
+	}
+	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	if (rc != rc_expected)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Rethrow the current error without its context and internal query: both
+ * may quote a statement that holds the connection string.
+ */
+static void
+rethrow_without_context(MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	edata->context = NULL;
+	edata->internalquery = NULL;
+	edata->internalpos = 0;
+	ReThrowError(edata);
+}
+
+/*
+ * audit_log.add_source(name text, conninfo text) RETURNS void
+ *
+ * Subscribes this collector to the publication audit_log_events of a
+ * source.  Order matters: everything that can fail is checked first
+ * (connection, wal_level, publication, slot name), then the subscription,
+ * its bookkeeping row and the ADD_SOURCE event are made locally, and the
+ * slot on the source is created last; a rollback from then on drops it
+ * (fleet_xact_callback).
+ */
+Datum
+audit_log_add_source(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	char	   *conninfo;
+	char	   *redacted;
+	char	   *subname;
+	char		slot_name[NAMEDATALEN];
+	char		local_sysid[32];
+	PGconn	   *conn;
+	PGresult   *res;
+	const char *params[2];
+	char	   *source_node;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source name and connection string must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	conninfo = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	check_source_name(name);
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be superuser to add a source"),
+				 errdetail("Adding a source creates a subscription.")));
+
+	subname = psprintf(FLEET_SUB_PREFIX "%s", name);
+	snprintf(local_sysid, sizeof(local_sysid), UINT64_FORMAT, GetSystemIdentifier());
+	/* unique per collector, so that two collectors can follow one source */
+	snprintf(slot_name, sizeof(slot_name), FLEET_SUB_PREFIX "%s_%08x",
+			 name, (uint32) (GetSystemIdentifier() & 0xFFFFFFFF));
+	redacted = redact_conninfo(conninfo);
+
+	if (get_subscription_oid(subname, true) != InvalidOid)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("source \"%s\" already exists", name),
+				 errhint("Remove it first with SELECT audit_log.drop_source('%s');", name)));
+
+	conn = connect_source(name, conninfo, ERROR);
+
+	PG_TRY();
+	{
+		params[0] = slot_name;
+		params[1] = FLEET_PUBLICATION;
+		res = source_query(conn, name,
+						   "SELECT pg_catalog.current_setting('wal_level'),"
+						   " EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $2),"
+						   " EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1),"
+						   " (SELECT system_identifier::text FROM pg_catalog.pg_control_system()),"
+						   " COALESCE(NULLIF(pg_catalog.current_setting('cluster_name'), ''),"
+						   "  (SELECT system_identifier::text FROM pg_catalog.pg_control_system()))",
+						   2, params, ERROR);
+		if (strcmp(PQgetvalue(res, 0, 3), local_sysid) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("source \"%s\" is this server itself", name),
+					 errdetail("Its system identifier is the collector's own.")));
+		if (strcmp(PQgetvalue(res, 0, 0), "logical") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("source \"%s\" does not have wal_level = logical", name),
+					 errdetail("Its wal_level is \"%s\".", PQgetvalue(res, 0, 0)),
+					 errhint("Set wal_level = logical on the source and restart it.")));
+		if (strcmp(PQgetvalue(res, 0, 1), "t") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("source \"%s\" has no publication \"%s\"", name, FLEET_PUBLICATION),
+					 errhint("Run SELECT audit_log.create_publication(); in the source's audit_log database.")));
+		if (strcmp(PQgetvalue(res, 0, 2), "t") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("replication slot \"%s\" already exists on source \"%s\"", slot_name, name),
+					 errdetail("An earlier drop_source could not reach the source to drop it."),
+					 errhint("Drop it on the source with SELECT pg_drop_replication_slot('%s'); or choose another name.",
+							 slot_name)));
+		source_node = pstrdup(PQgetvalue(res, 0, 4));
+		PQclear(res);
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+
+		/*
+		 * copy_data: the first synchronisation copies the events the source
+		 * already holds; the trigger skips those the collector already has.
+		 * binary: every column type of the events has binary send and
+		 * receive functions, which spare the apply worker parsing text.
+		 */
+		spi_exec(psprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s"
+						  " WITH (connect = true, create_slot = false, slot_name = %s,"
+						  " copy_data = true, binary = true, enabled = true)",
+						  quote_identifier(subname), quote_literal_cstr(conninfo),
+						  quote_identifier(FLEET_PUBLICATION),
+						  quote_literal_cstr(slot_name)),
+				 0, NULL, SPI_OK_UTILITY);
+
+		{
+			const char *args[5] = {name, source_node, slot_name, redacted, subname};
+
+			spi_exec("INSERT INTO audit_log.fleet_sources (name, source_node, slot_name, conninfo)"
+					 " VALUES ($1, $2, $3, $4)", 4, args, SPI_OK_INSERT);
+			spi_exec("SELECT audit_log.log_event('CONNECTIONS', 'ADD_SOURCE', 'SUCCESS', NULL, $1,"
+					 " pg_catalog.jsonb_build_object('subscription', $5, 'slot', $3,"
+					 " 'source_node', $2, 'conninfo', $4))",
+					 5, args, SPI_OK_SELECT);
+		}
+		SPI_finish();
+
+		/* Last: the slot on the source. */
+		params[0] = slot_name;
+		params[1] = "pgoutput";
+		res = source_query(conn, name,
+						   "SELECT lsn FROM pg_catalog.pg_create_logical_replication_slot($1, $2)",
+						   2, params, ERROR);
+		PQclear(res);
+	}
+	PG_CATCH();
+	{
+		PQfinish(conn);
+		rethrow_without_context(cxt);
+	}
+	PG_END_TRY();
+
+	remember_slot(conn, slot_name);
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * Drop a source's slots (the subscription's, and any left by an unfinished
+ * table synchronisation, pg_<subid>_sync_*) on the source, waiting for the
+ * source to release them.  Returns true when none is left.
+ */
+static bool
+drop_source_slots(const char *name, const char *conninfo, const char *slot_name, Oid subid)
+{
+	PGconn	   *conn;
+	char		sync_pattern[64];
+	const char *params[2];
+	int			waited = 0;
+	bool		done = false;
+
+	conn = connect_source(name, conninfo, WARNING);
+	if (conn == NULL)
+		return false;
+
+	snprintf(sync_pattern, sizeof(sync_pattern), "pg\\_%u\\_sync\\_%%", subid);
+	params[0] = slot_name;
+	params[1] = sync_pattern;
+	for (;;)
+	{
+		PGresult   *res;
+		int			left;
+
+		/* inactive ones are dropped; the count is of those still active */
+		res = source_query(conn, name,
+						   "WITH s AS (SELECT slot_name, active FROM pg_catalog.pg_replication_slots"
+						   "  WHERE slot_name = $1 OR slot_name LIKE $2),"
+						   " d AS (SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM s WHERE NOT active)"
+						   " SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM s WHERE active)",
+						   2, params, WARNING);
+		if (res == NULL)
+			break;
+		left = atoi(PQgetvalue(res, 0, 1));
+		PQclear(res);
+		if (left == 0)
+		{
+			done = true;
+			break;
+		}
+		if (waited >= FLEET_SLOT_WAIT_MS)
+		{
+			ereport(WARNING,
+					(errmsg("replication slot \"%s\" on source \"%s\" is still in use", slot_name, name),
+					 errhint("Drop it on the source once it is free: SELECT pg_drop_replication_slot('%s');",
+							 slot_name)));
+			break;
+		}
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(100 * 1000L);
+		waited += 100;
+	}
+	PQfinish(conn);
+	return done;
+}
+
+/*
+ * audit_log.drop_source(name text) RETURNS void
+ *
+ * Drops the subscription of a source and, when the source can be reached,
+ * its replication slot there.  A source that is gone does not stop the
+ * drop: a warning names the slot left on it.  The events already collected
+ * stay.  The slot is dropped before the transaction commits, so a rollback
+ * after drop_source brings back a subscription whose slot is gone (run
+ * drop_source again).
+ */
+Datum
+audit_log_drop_source(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	char	   *subname;
+	char	   *volatile conninfo = NULL;
+	char	   *volatile slot_name = NULL;
+	Oid			subid;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source name must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	check_source_name(name);
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be superuser to drop a source")));
+	subname = psprintf(FLEET_SUB_PREFIX "%s", name);
+
+	subid = get_subscription_oid(subname, true);
+	if (subid == InvalidOid)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("source \"%s\" does not exist", name),
+				 errhint("The view audit_log.sources lists the sources of this collector.")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PG_TRY();
+	{
+		const char *args[1];
+		Datum		d;
+		bool		isnull;
+
+		args[0] = subname;
+
+		spi_exec("SELECT subconninfo, subslotname::text FROM pg_catalog.pg_subscription"
+				 " WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_catalog.pg_database"
+				 " WHERE datname = pg_catalog.current_database())", 1, args, SPI_OK_SELECT);
+		if (SPI_processed != 1)
+			elog(ERROR, "subscription \"%s\" not found", subname);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		conninfo = MemoryContextStrdup(cxt, TextDatumGetCString(d));
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		if (!isnull)
+			slot_name = MemoryContextStrdup(cxt, TextDatumGetCString(d));
+
+		/*
+		 * Detach the slot first: DROP SUBSCRIPTION with a slot may not run
+		 * in a transaction block.  DROP SUBSCRIPTION stops the workers.
+		 */
+		spi_exec(psprintf("ALTER SUBSCRIPTION %s DISABLE", quote_identifier(subname)),
+				 0, NULL, SPI_OK_UTILITY);
+		if (slot_name != NULL)
+			spi_exec(psprintf("ALTER SUBSCRIPTION %s SET (slot_name = NONE)", quote_identifier(subname)),
+					 0, NULL, SPI_OK_UTILITY);
+		spi_exec(psprintf("DROP SUBSCRIPTION %s", quote_identifier(subname)),
+				 0, NULL, SPI_OK_UTILITY);
+		args[0] = name;
+		spi_exec("DELETE FROM audit_log.fleet_sources WHERE name = $1", 1,
+				 args, SPI_OK_DELETE);
+	}
+	PG_CATCH();
+	{
+		rethrow_without_context(cxt);
+	}
+	PG_END_TRY();
+
+	{
+		bool		slot_dropped = false;
+		const char *args[4];
+
+		if (slot_name != NULL)
+			slot_dropped = drop_source_slots(name, conninfo, slot_name, subid);
+		args[0] = name;
+		args[1] = subname;
+		args[2] = slot_name;
+		args[3] = slot_dropped ? "true" : "false";
+
+		spi_exec("SELECT audit_log.log_event('CONNECTIONS', 'DROP_SOURCE', 'SUCCESS', NULL, $1,"
+				 " pg_catalog.jsonb_build_object('subscription', $2, 'slot', $3,"
+				 " 'slot_dropped', $4::boolean))",
+				 4, args, SPI_OK_SELECT);
+	}
+	SPI_finish();
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * BEFORE INSERT row trigger on the collector's audit_log.events (and, by
+ * cloning, on every partition), enabled only for replication (ENABLE
+ * REPLICA TRIGGER): it fires in the subscription's apply and
+ * synchronisation workers and nowhere else.  A row whose (event_id,
+ * request_time) is already in the partition is skipped instead of failing
+ * on the primary key, which would stop the subscription (its worker would
+ * fail on the same row, again and again).  That happens when a source is
+ * added again (after drop_source, or rebuilt from a dump under the same
+ * name) and its first synchronisation copies events collected before.
+ * (maintain() on a source does not cause it: it moves rows into the new
+ * day's table before attaching it, and that table is not published yet.)
+ */
+Datum
+audit_log_skip_duplicate(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	tupdesc;
+	HeapTuple	tuple;
+	Oid			pkoid;
+	Relation	idx;
+	int			id_att;
+	int			time_att;
+	Datum		id;
+	Datum		rtime;
+	bool		isnull1;
+	bool		isnull2;
+	ScanKeyData skey[2];
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	bool		found;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		elog(ERROR, "audit_log_skip_duplicate: must be fired before insert for each row");
+
+	rel = trigdata->tg_relation;
+	tupdesc = RelationGetDescr(rel);
+	tuple = trigdata->tg_trigtuple;
+
+	id_att = SPI_fnumber(tupdesc, "event_id");
+	time_att = SPI_fnumber(tupdesc, "request_time");
+	if (id_att <= 0 || time_att <= 0)
+		elog(ERROR, "relation \"%s\" has no event_id or request_time", RelationGetRelationName(rel));
+	id = heap_getattr(tuple, id_att, tupdesc, &isnull1);
+	rtime = heap_getattr(tuple, time_att, tupdesc, &isnull2);
+	if (isnull1 || isnull2)
+		return PointerGetDatum(tuple);	/* the NOT NULL constraints refuse it */
+
+	pkoid = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(pkoid))
+		return PointerGetDatum(tuple);	/* only the partitioned parent */
+
+	idx = index_open(pkoid, AccessShareLock);
+	if (idx->rd_index->indnatts < 2 ||
+		idx->rd_index->indkey.values[0] != id_att ||
+		idx->rd_index->indkey.values[1] != time_att)
+		elog(ERROR, "primary key of \"%s\" is not (event_id, request_time)",
+			 RelationGetRelationName(rel));
+
+	ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_UUID_EQ, id);
+	ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_TIMESTAMP_EQ, rtime);
+
+	/* SnapshotSelf: every committed row, and this transaction's own */
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, SnapshotSelf, 2, 0);
+	index_rescan(scan, skey, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, AccessShareLock);
+
+	if (found)
+	{
+		elog(DEBUG1, "audit_log: skipped an event already collected");
+		return PointerGetDatum(NULL);
+	}
+	return PointerGetDatum(tuple);
+}
