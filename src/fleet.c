@@ -734,6 +734,7 @@ audit_log_skip_duplicate(PG_FUNCTION_ARGS)
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	bool		found;
+	int			nkeys;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
@@ -758,11 +759,17 @@ audit_log_skip_duplicate(PG_FUNCTION_ARGS)
 	if (!OidIsValid(pkoid))
 		return PointerGetDatum(tuple);	/* only the partitioned parent */
 
+	/*
+	 * Each partition's primary key is (event_id); a partition holds one UTC
+	 * day, so the same event (same request_time) always lands in the same
+	 * partition and the key finds it.
+	 */
 	idx = index_open(pkoid, AccessShareLock);
-	if (idx->rd_index->indnatts < 2 ||
+	nkeys = idx->rd_index->indnkeyatts;
+	if (nkeys < 1 || nkeys > 2 ||
 		idx->rd_index->indkey.values[0] != id_att ||
-		idx->rd_index->indkey.values[1] != time_att)
-		elog(ERROR, "primary key of \"%s\" is not (event_id, request_time)",
+		(nkeys == 2 && idx->rd_index->indkey.values[1] != time_att))
+		elog(ERROR, "primary key of \"%s\" is not (event_id) or (event_id, request_time)",
 			 RelationGetRelationName(rel));
 
 	ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_UUID_EQ, id);
@@ -770,8 +777,8 @@ audit_log_skip_duplicate(PG_FUNCTION_ARGS)
 
 	/* SnapshotSelf: every committed row, and this transaction's own */
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, SnapshotSelf, 2, 0);
-	index_rescan(scan, skey, 2, NULL, 0);
+	scan = index_beginscan(rel, idx, SnapshotSelf, nkeys, 0);
+	index_rescan(scan, skey, nkeys, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
