@@ -124,7 +124,8 @@ FROM ret_case30 c ORDER BY c.ts;
 -- the 89-day-old event of the first run went with the new limit
 SELECT count(*) AS left_from_first_run FROM audit_log.events
 WHERE event_type = 'REGRESS_RETENTION' AND object_name IN (SELECT label FROM ret_case);
-SELECT entry_data->'retention_days' AS retention_days FROM audit_log.events
+SELECT entry_data->'retention_days' AS retention_days, entry_data->'previous_retention_days' AS previous
+FROM audit_log.events
 WHERE event_type = 'RETENTION' AND logged_time > :'t0' ORDER BY logged_time DESC LIMIT 1;
 
 -- require_export_before_purge: days 35 to 38 days old are expired (30 days kept)

@@ -247,6 +247,7 @@ DECLARE
 	got_table_lock boolean;
 	locked_at timestamptz;
 	lock_ms numeric;
+	previous_days integer;
 	history_deleted bigint;
 	n bigint;
 	i integer;
@@ -402,6 +403,11 @@ BEGIN
 		'table_lock_ms', lock_ms);
 	IF held_reason IS NOT NULL THEN
 		entry := entry || pg_catalog.jsonb_build_object('held_back_reason', held_reason);
+	END IF;
+	/* A changed setting shows in the first run that uses it. */
+	SELECT s.retention_days INTO previous_days FROM audit_log._retention_state s;
+	IF previous_days <> keep_days THEN
+		entry := entry || pg_catalog.jsonb_build_object('previous_retention_days', previous_days);
 	END IF;
 	/* Writing the event only needs locks no reader holds; wait for them. */
 	PERFORM pg_catalog.set_config('lock_timeout', '5s', true);
