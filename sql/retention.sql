@@ -188,7 +188,13 @@ FROM (SELECT n, day::timestamp AT TIME ZONE 'UTC' AS d0 FROM ret_exp) e,
 		(38, 'events', d0, d0 + interval '1 day' - interval '1 microsecond', 'SUCCESS')
 	) AS x(n, src, lo, hi, st)
 WHERE x.n = e.n;
+-- derived data goes with its days: _on_days_dropped() hears of them
+CREATE TEMP TABLE ret_hook (days date[]);
+CREATE OR REPLACE FUNCTION audit_log._on_days_dropped(days date[]) RETURNS void
+LANGUAGE sql AS $$ INSERT INTO ret_hook VALUES (days) $$;
 SELECT (now() AT TIME ZONE 'UTC')::date - day AS days_old, rows FROM audit_log.apply_retention() ORDER BY 1;
+SELECT (SELECT array_agg((now() AT TIME ZONE 'UTC')::date - d ORDER BY d DESC) FROM unnest(days) AS d) AS hook_heard
+FROM ret_hook;
 SELECT event_status, entry_data->>'held_back_reason' AS reason,
 	(SELECT array_agg((now() AT TIME ZONE 'UTC')::date - d::date ORDER BY d::date DESC)
 	 FROM jsonb_array_elements_text(entry_data->'held_back_days') AS d) AS held_days_old

@@ -383,6 +383,18 @@ BEGIN
 		lock_ms := pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - locked_at) * 1000, 3);
 	END IF;
 	busy := busy || default_days;
+
+	/*
+	 * Data derived from the dropped days (rollups, for example) goes with
+	 * them: a part of the extension that keeps such data defines
+	 * audit_log._on_days_dropped(date[]), called here in the same
+	 * transaction.
+	 */
+	IF pg_catalog.cardinality(done_days) > 0
+	   AND pg_catalog.to_regprocedure('audit_log._on_days_dropped(date[])') IS NOT NULL THEN
+		EXECUTE 'SELECT audit_log._on_days_dropped($1)' USING done_days;
+	END IF;
+
 	IF pg_catalog.cardinality(busy) > 0 THEN
 		RAISE WARNING 'audit_log: % expired days not dropped now: their locks were busy', pg_catalog.cardinality(busy)
 			USING DETAIL = pg_catalog.format('Days: %s.', pg_catalog.array_to_string(busy, ', ')),
