@@ -243,6 +243,18 @@ SELECT count(*) AS dropped FROM audit_log.apply_retention();
 RESET ROLE;
 SELECT user_name, event_status FROM audit_log.events
 WHERE event_type = 'RETENTION' ORDER BY logged_time DESC LIMIT 1;
+-- the job's body: maintain(), then apply_retention(), committed one by one
+SELECT count(*) AS runs_before FROM audit_log.events WHERE event_type = 'RETENTION' \gset
+CALL audit_log._maintenance_job();
+SELECT count(*) - :runs_before AS new_runs FROM audit_log.events WHERE event_type = 'RETENTION';
+-- error: it commits, so not inside a transaction block
+BEGIN;
+CALL audit_log._maintenance_job();
+ROLLBACK;
+SET ROLE regress_ret_reader;
+-- error: permission denied
+CALL audit_log._maintenance_job();
+RESET ROLE;
 -- every function of this feature that runs with the owner's rights pins search_path
 SELECT p.proname, p.prosecdef, p.proconfig
 FROM pg_proc p WHERE p.pronamespace = 'audit_log'::regnamespace

@@ -25,7 +25,7 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_cron; CREATE EXTENSION audit_log;');
 is( $node->safe_psql('postgres',
 		"SELECT schedule || ' | ' || command FROM cron.job WHERE jobname = 'audit_log_maintenance'"),
-	'17 3 * * * | SELECT audit_log.maintain(); SELECT * FROM audit_log.apply_retention();',
+	'17 3 * * * | CALL audit_log._maintenance_job()',
 	'CREATE EXTENSION scheduled audit_log_maintenance at 03:17 every day');
 is($node->safe_psql('postgres', 'SELECT retention_scheduled FROM audit_log._retention_status()'),
 	't', 'status shows retention as scheduled');

@@ -449,6 +449,29 @@ COMMENT ON FUNCTION audit_log.apply_retention()
 	IS 'drop the UTC days older than audit_log.retention_days (whole partitions), and record a RETENTION event';
 
 /*
+ * The maintenance job's body: maintain(), then apply_retention(), each in a
+ * transaction of its own.  pg_cron runs a job's command as one transaction
+ * (several statements included), and maintain() keeps until commit the
+ * locks it took (attaching a new day's partition locks the default
+ * partition): sessions queued behind those would also hold the locks
+ * retention needs, and retention would give up on every run.  A procedure
+ * can commit in between, so the job calls this one.  It takes no SET
+ * clause and is not SECURITY DEFINER (either would forbid COMMIT): it runs
+ * with the rights of its caller, the job's owner, and calls only
+ * schema-qualified functions that pin their own search_path.
+ */
+CREATE PROCEDURE audit_log._maintenance_job()
+LANGUAGE plpgsql
+AS $$
+BEGIN
+	PERFORM audit_log.maintain();
+	COMMIT;
+	PERFORM audit_log.apply_retention();
+	COMMIT;
+END
+$$;
+
+/*
  * audit_log.schedule(maintenance_cron): create, or update, the pg_cron job
  * audit_log_maintenance.  cron.schedule() with a job name updates the job of
  * that name (of the same owner: this function's owner), so calling this
@@ -461,7 +484,7 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	job_name constant text := 'audit_log_maintenance';
-	job_command constant text := 'SELECT audit_log.maintain(); SELECT * FROM audit_log.apply_retention();';
+	job_command constant text := 'CALL audit_log._maintenance_job()';
 	cron_text text := pg_catalog.btrim(maintenance_cron);
 	old_jobid bigint;
 	old_schedule text;
@@ -601,12 +624,14 @@ REVOKE ALL ON FUNCTION audit_log._cron_available() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._require_cron(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._trim_cron_history() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.apply_retention() FROM PUBLIC;
+REVOKE ALL ON PROCEDURE audit_log._maintenance_job() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.schedule(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.unschedule() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._retention_status() FROM PUBLIC;
 
 GRANT SELECT ON TABLE audit_log._retention_state TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION audit_log.apply_retention() TO audit_log_admin;
+GRANT EXECUTE ON PROCEDURE audit_log._maintenance_job() TO audit_log_admin;
 GRANT EXECUTE ON FUNCTION audit_log.schedule(text) TO audit_log_admin;
 GRANT EXECUTE ON FUNCTION audit_log.unschedule() TO audit_log_admin;
 GRANT EXECUTE ON FUNCTION audit_log._retention_status() TO audit_log_reader, audit_log_admin;
