@@ -124,7 +124,8 @@ FROM ret_case30 c ORDER BY c.ts;
 -- the 89-day-old event of the first run went with the new limit
 SELECT count(*) AS left_from_first_run FROM audit_log.events
 WHERE event_type = 'REGRESS_RETENTION' AND object_name IN (SELECT label FROM ret_case);
-SELECT entry_data->'retention_days' AS retention_days FROM audit_log.events
+SELECT entry_data->'retention_days' AS retention_days, entry_data->'previous_retention_days' AS previous
+FROM audit_log.events
 WHERE event_type = 'RETENTION' AND logged_time > :'t0' ORDER BY logged_time DESC LIMIT 1;
 
 -- require_export_before_purge: days 35 to 38 days old are expired (30 days kept)
@@ -187,7 +188,13 @@ FROM (SELECT n, day::timestamp AT TIME ZONE 'UTC' AS d0 FROM ret_exp) e,
 		(38, 'events', d0, d0 + interval '1 day' - interval '1 microsecond', 'SUCCESS')
 	) AS x(n, src, lo, hi, st)
 WHERE x.n = e.n;
+-- derived data goes with its days: _on_days_dropped() hears of them
+CREATE TEMP TABLE ret_hook (days date[]);
+CREATE OR REPLACE FUNCTION audit_log._on_days_dropped(days date[]) RETURNS void
+LANGUAGE sql AS $$ INSERT INTO ret_hook VALUES (days) $$;
 SELECT (now() AT TIME ZONE 'UTC')::date - day AS days_old, rows FROM audit_log.apply_retention() ORDER BY 1;
+SELECT (SELECT array_agg((now() AT TIME ZONE 'UTC')::date - d ORDER BY d DESC) FROM unnest(days) AS d) AS hook_heard
+FROM ret_hook;
 SELECT event_status, entry_data->>'held_back_reason' AS reason,
 	(SELECT array_agg((now() AT TIME ZONE 'UTC')::date - d::date ORDER BY d::date DESC)
 	 FROM jsonb_array_elements_text(entry_data->'held_back_days') AS d) AS held_days_old
@@ -236,6 +243,18 @@ SELECT count(*) AS dropped FROM audit_log.apply_retention();
 RESET ROLE;
 SELECT user_name, event_status FROM audit_log.events
 WHERE event_type = 'RETENTION' ORDER BY logged_time DESC LIMIT 1;
+-- the job's body: maintain(), then apply_retention(), committed one by one
+SELECT count(*) AS runs_before FROM audit_log.events WHERE event_type = 'RETENTION' \gset
+CALL audit_log._maintenance_job();
+SELECT count(*) - :runs_before AS new_runs FROM audit_log.events WHERE event_type = 'RETENTION';
+-- error: it commits, so not inside a transaction block
+BEGIN;
+CALL audit_log._maintenance_job();
+ROLLBACK;
+SET ROLE regress_ret_reader;
+-- error: permission denied
+CALL audit_log._maintenance_job();
+RESET ROLE;
 -- every function of this feature that runs with the owner's rights pins search_path
 SELECT p.proname, p.prosecdef, p.proconfig
 FROM pg_proc p WHERE p.pronamespace = 'audit_log'::regnamespace

@@ -25,7 +25,7 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_cron; CREATE EXTENSION audit_log;');
 is( $node->safe_psql('postgres',
 		"SELECT schedule || ' | ' || command FROM cron.job WHERE jobname = 'audit_log_maintenance'"),
-	'17 3 * * * | SELECT audit_log.maintain(); SELECT * FROM audit_log.apply_retention();',
+	'17 3 * * * | CALL audit_log._maintenance_job()',
 	'CREATE EXTENSION scheduled audit_log_maintenance at 03:17 every day');
 is($node->safe_psql('postgres', 'SELECT retention_scheduled FROM audit_log._retention_status()'),
 	't', 'status shows retention as scheduled');
@@ -96,9 +96,11 @@ $node->poll_query_until('postgres',
   or die 'the last cron run did not end';
 
 # --- a long reader: retention gives up for now, other sessions do not queue
+# (a day older than those above: once the maintenance job has sealed the
+# days from the oldest one with events on, no event can be added to them)
 $node->safe_psql('postgres', q{
 	SELECT audit_log.log_event('AUDIT_LOG', 'TAP_RETENTION', object_name => 'old, read',
-		request_time => now() - interval '100 days');
+		request_time => now() - interval '120 days');
 	SELECT audit_log.maintain();
 	CREATE TABLE tap_latency (t0 timestamptz, ms float8);
 	CREATE PROCEDURE tap_writer(n int) LANGUAGE plpgsql AS $$
@@ -116,13 +118,13 @@ $node->safe_psql('postgres', q{
 	$$;
 });
 my $old_part = $node->safe_psql('postgres',
-	"SELECT audit_log.partition_name(((now() - interval '100 days') AT TIME ZONE 'UTC')::date)");
+	"SELECT audit_log.partition_name(((now() - interval '120 days') AT TIME ZONE 'UTC')::date)");
 is($node->safe_psql('postgres', "SELECT to_regclass('audit_log.$old_part') IS NOT NULL"),
 	't', 'the old day has its partition');
 
 my $reader = $node->background_psql('postgres');
 $reader->query_safe('BEGIN');
-is($reader->query_safe("SELECT count(*) FROM audit_log.events WHERE request_time < now() - interval '95 days'"),
+is($reader->query_safe("SELECT count(*) FROM audit_log.events WHERE request_time < now() - interval '115 days'"),
 	'1', 'a reader holds a transaction open on the old day');
 
 # retention in the background, a writer in the foreground at the same time
@@ -152,7 +154,7 @@ is( $node->safe_psql('postgres',
 		"SELECT count(*) FROM audit_log.events WHERE event_type = 'TAP_RETENTION' AND object_name = 'writer'"),
 	'100', 'every event of the writer is there');
 is( $node->safe_psql('postgres',
-		"SELECT event_status || ' ' || event_status_reason_code || ' ' || (entry_data->'busy_days'->>0 = ((now() - interval '100 days') AT TIME ZONE 'UTC')::date::text) FROM audit_log.events WHERE event_type = 'RETENTION' ORDER BY logged_time DESC LIMIT 1"),
+		"SELECT event_status || ' ' || event_status_reason_code || ' ' || (entry_data->'busy_days'->>0 = ((now() - interval '120 days') AT TIME ZONE 'UTC')::date::text) FROM audit_log.events WHERE event_type = 'RETENTION' ORDER BY logged_time DESC LIMIT 1"),
 	'FAILURE 55P03 true', 'the RETENTION event names the busy day');
 
 # a reader of the old partition itself: retention skips that day at once
@@ -167,7 +169,7 @@ $reader->query_safe('COMMIT');
 $reader->quit;
 
 # once the reader is gone, the next run drops the day
-is($node->safe_psql('postgres', 'SELECT day = ((now() - interval \'100 days\') AT TIME ZONE \'UTC\')::date AND rows = 1 FROM audit_log.apply_retention()'),
+is($node->safe_psql('postgres', 'SELECT day = ((now() - interval \'120 days\') AT TIME ZONE \'UTC\')::date AND rows = 1 FROM audit_log.apply_retention()'),
 	't', 'the next run drops the day');
 is($node->safe_psql('postgres', "SELECT to_regclass('audit_log.$old_part') IS NULL"),
 	't', 'its partition is gone');

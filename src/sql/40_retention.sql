@@ -247,6 +247,7 @@ DECLARE
 	got_table_lock boolean;
 	locked_at timestamptz;
 	lock_ms numeric;
+	previous_days integer;
 	history_deleted bigint;
 	n bigint;
 	i integer;
@@ -382,6 +383,18 @@ BEGIN
 		lock_ms := pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() - locked_at) * 1000, 3);
 	END IF;
 	busy := busy || default_days;
+
+	/*
+	 * Data derived from the dropped days (rollups, for example) goes with
+	 * them: a part of the extension that keeps such data defines
+	 * audit_log._on_days_dropped(date[]), called here in the same
+	 * transaction.
+	 */
+	IF pg_catalog.cardinality(done_days) > 0
+	   AND pg_catalog.to_regprocedure('audit_log._on_days_dropped(date[])') IS NOT NULL THEN
+		EXECUTE 'SELECT audit_log._on_days_dropped($1)' USING done_days;
+	END IF;
+
 	IF pg_catalog.cardinality(busy) > 0 THEN
 		RAISE WARNING 'audit_log: % expired days not dropped now: their locks were busy', pg_catalog.cardinality(busy)
 			USING DETAIL = pg_catalog.format('Days: %s.', pg_catalog.array_to_string(busy, ', ')),
@@ -402,6 +415,11 @@ BEGIN
 		'table_lock_ms', lock_ms);
 	IF held_reason IS NOT NULL THEN
 		entry := entry || pg_catalog.jsonb_build_object('held_back_reason', held_reason);
+	END IF;
+	/* A changed setting shows in the first run that uses it. */
+	SELECT s.retention_days INTO previous_days FROM audit_log._retention_state s;
+	IF previous_days <> keep_days THEN
+		entry := entry || pg_catalog.jsonb_build_object('previous_retention_days', previous_days);
 	END IF;
 	/* Writing the event only needs locks no reader holds; wait for them. */
 	PERFORM pg_catalog.set_config('lock_timeout', '5s', true);
@@ -431,6 +449,29 @@ COMMENT ON FUNCTION audit_log.apply_retention()
 	IS 'drop the UTC days older than audit_log.retention_days (whole partitions), and record a RETENTION event';
 
 /*
+ * The maintenance job's body: maintain(), then apply_retention(), each in a
+ * transaction of its own.  pg_cron runs a job's command as one transaction
+ * (several statements included), and maintain() keeps until commit the
+ * locks it took (attaching a new day's partition locks the default
+ * partition): sessions queued behind those would also hold the locks
+ * retention needs, and retention would give up on every run.  A procedure
+ * can commit in between, so the job calls this one.  It takes no SET
+ * clause and is not SECURITY DEFINER (either would forbid COMMIT): it runs
+ * with the rights of its caller, the job's owner, and calls only
+ * schema-qualified functions that pin their own search_path.
+ */
+CREATE PROCEDURE audit_log._maintenance_job()
+LANGUAGE plpgsql
+AS $$
+BEGIN
+	PERFORM audit_log.maintain();
+	COMMIT;
+	PERFORM audit_log.apply_retention();
+	COMMIT;
+END
+$$;
+
+/*
  * audit_log.schedule(maintenance_cron): create, or update, the pg_cron job
  * audit_log_maintenance.  cron.schedule() with a job name updates the job of
  * that name (of the same owner: this function's owner), so calling this
@@ -443,7 +484,7 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	job_name constant text := 'audit_log_maintenance';
-	job_command constant text := 'SELECT audit_log.maintain(); SELECT * FROM audit_log.apply_retention();';
+	job_command constant text := 'CALL audit_log._maintenance_job()';
 	cron_text text := pg_catalog.btrim(maintenance_cron);
 	old_jobid bigint;
 	old_schedule text;
@@ -583,12 +624,14 @@ REVOKE ALL ON FUNCTION audit_log._cron_available() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._require_cron(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._trim_cron_history() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.apply_retention() FROM PUBLIC;
+REVOKE ALL ON PROCEDURE audit_log._maintenance_job() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.schedule(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.unschedule() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._retention_status() FROM PUBLIC;
 
 GRANT SELECT ON TABLE audit_log._retention_state TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION audit_log.apply_retention() TO audit_log_admin;
+GRANT EXECUTE ON PROCEDURE audit_log._maintenance_job() TO audit_log_admin;
 GRANT EXECUTE ON FUNCTION audit_log.schedule(text) TO audit_log_admin;
 GRANT EXECUTE ON FUNCTION audit_log.unschedule() TO audit_log_admin;
 GRANT EXECUTE ON FUNCTION audit_log._retention_status() TO audit_log_reader, audit_log_admin;
