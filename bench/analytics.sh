@@ -65,6 +65,7 @@ echo "== loading $EVENTS events over 90 days"
 start=$(date +%s)
 psql <<SQL
 CREATE EXTENSION audit_log;
+SET work_mem = '1GB';
 BEGIN;
 -- partitions made in this transaction are filled without WAL (wal_level minimal)
 SELECT count(*) FILTER (WHERE audit_log._create_day_partition(d::date)) AS partitions_created
