@@ -32,6 +32,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -167,6 +168,32 @@ al_array(Datum *elems, bool *nulls, int n, Oid elemtype, int typlen,
 											  elemtype, typlen, byval, align));
 }
 
+/*
+ * A text datum of s, valid in the database encoding.  Names from a startup
+ * packet arrive before any encoding is known (and may have been clipped
+ * mid-character): an invalid byte becomes '?', so that no invalid text
+ * reaches the table.
+ */
+static Datum
+al_text_datum(const char *s)
+{
+	int			len = strlen(s);
+	int			enc = GetDatabaseEncoding();
+	char	   *copy;
+	int			pos = 0;
+
+	if (pg_encoding_verifymbstr(enc, s, len) == len)
+		return CStringGetTextDatum(s);
+	copy = pstrdup(s);
+	while (pos < len)
+	{
+		pos += pg_encoding_verifymbstr(enc, copy + pos, len - pos);
+		if (pos < len)
+			copy[pos++] = '?';
+	}
+	return CStringGetTextDatum(copy);
+}
+
 /* A text[] of one string field of the events; an empty string is NULL. */
 static Datum
 al_text_array(const AuditEvent *evs, int n, size_t offset)
@@ -180,7 +207,7 @@ al_text_array(const AuditEvent *evs, int n, size_t offset)
 		const char *s = ((const char *) &evs[i]) + offset;
 
 		nulls[i] = (s[0] == '\0');
-		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(s);
+		elems[i] = nulls[i] ? (Datum) 0 : al_text_datum(s);
 	}
 	return al_array(elems, nulls, n, TEXTOID, -1, false, TYPALIGN_INT);
 }

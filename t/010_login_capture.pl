@@ -18,7 +18,7 @@ use Time::HiRes qw(usleep);
 my $secret = 'Xy-secret-9c1f3a';
 
 my $node = PostgreSQL::Test::Cluster->new('login');
-$node->init;
+$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'audit_log'
 audit_log.database = 'postgres'
@@ -116,6 +116,14 @@ for my $c (@cases)
 		"$reason: exactly one LOGIN FAILURE row with the base data");
 	$i++;
 }
+
+# A user name that is not valid UTF-8 (sent before any encoding is agreed)
+# is stored with '?' for the invalid bytes, never as invalid text.
+attempt("regress_bad\xffname", $secret, 'postgres', 'badenc');
+flush();
+is(login_rows('badenc'),
+	'FAILURE|ROLE_NOT_FOUND|regress_bad?name|postgres|127.0.0.1|scram-sha-256|false|ACCESS_SIGMA|t|t|t',
+	'invalid bytes in a user name are replaced');
 
 # A session: LOGIN SUCCESS once established, LOGOUT with its duration.
 my $err = attempt('regress_alice', $secret, 'postgres', 'session1', 'SELECT pg_sleep(1.2)');
