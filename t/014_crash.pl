@@ -78,5 +78,28 @@ is($node->safe_psql('postgres', "SELECT audit_log.flush('30 s')"), 't', 'flush()
 is(rows('before-immediate'), '1', 'the event queued before an immediate shutdown is written, once');
 is($node->safe_psql('postgres', 'SELECT dropped FROM audit_log.status'), '0', 'nothing dropped');
 
+# 3. Fast shutdown with sessions open: their LOGOUTs are queued while the
+# writer is being stopped too; it waits for them and writes them before it
+# exits, so nothing needs to be saved.
+my @held;
+for my $k (1 .. 3)
+{
+	my ($in, $out, $err) = ("SELECT 'ready';\n", '', '');
+	my $h = IPC::Run::start([ 'psql', '-X', '-A', '-t', '-d', $node->connstr('postgres') . " application_name=held$k" ],
+		'<', \$in, '>', \$out, '2>', \$err);
+	$h->pump until $out =~ /ready/;
+	push @held, $h;
+}
+my $offset = -s $node->logfile;
+$node->stop('fast');
+$_->finish for @held;
+ok(!$node->log_contains('audit_log: saved \d+ queued events', $offset),
+	'fast shutdown: the writer wrote everything, nothing had to be saved');
+$node->start;
+is($node->safe_psql('postgres', q{
+SELECT count(DISTINCT application_name) FROM audit_log.events
+WHERE event_type = 'LOGOUT' AND application_name LIKE 'held%'}), '3',
+	'fast shutdown: the LOGOUT of every session ended by it is recorded');
+
 $node->stop;
 done_testing();
