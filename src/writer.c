@@ -64,7 +64,7 @@
 /* Longest time a SIGTERM'd writer keeps writing before it exits. */
 #define AL_DRAIN_MS 10000
 
-/* ... and how long it waits, with nothing queued, for sessions to end. */
+/* ... and how long, once the queue was empty, it waits for sessions to end. */
 #define AL_DRAIN_IDLE_MS 2000
 
 /* Outcome of one write attempt. */
@@ -682,23 +682,21 @@ al_writer_main(Datum main_arg)
 		{
 			AlWriteResult res = al_write_some();
 
-			if (res == AL_WRITE_MORE || res == AL_WRITE_SOME)
-			{
-				idle_since = 0;
-				continue;
-			}
 			if (res == AL_WRITE_BLOCKED)
 				break;
+			if (res == AL_WRITE_IDLE && idle_since == 0)
+				idle_since = GetCurrentTimestamp();
+			if (idle_since == 0)
+				continue;		/* first empty the queue */
 			if (al_client_backends() == 0)
 			{
 				(void) al_write_some();
 				break;
 			}
-			if (idle_since == 0)
-				idle_since = GetCurrentTimestamp();
-			else if (TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), AL_DRAIN_IDLE_MS))
+			if (TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), AL_DRAIN_IDLE_MS))
 				break;			/* not a shutdown: sessions go on */
-			pg_usleep(10000L);
+			if (res == AL_WRITE_IDLE)
+				pg_usleep(10000L);
 		}
 	}
 
