@@ -16,8 +16,9 @@
  *
  * The writer does not write on a hot standby; events stay queued (and once
  * the queue is full, new ones go to the server log at once) until
- * promotion.  On SIGTERM it writes what is queued, then exits; whatever is
- * left is saved by the postmaster (queue.c).  On SIGHUP it reloads the
+ * promotion.  On SIGTERM it writes what is queued, waits briefly for the
+ * LOGOUTs of client backends that are exiting too (fast shutdown), then
+ * exits; whatever is left is saved by the postmaster (queue.c).  On SIGHUP it reloads the
  * configuration and queues one AUDIT_LOG SETTINGS_CHANGE event per
  * audit_log.* setting whose value changed.
  *
@@ -32,6 +33,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -40,6 +42,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
@@ -60,6 +63,9 @@
 
 /* Longest time a SIGTERM'd writer keeps writing before it exits. */
 #define AL_DRAIN_MS 10000
+
+/* ... and how long, once the queue was empty, it waits for sessions to end. */
+#define AL_DRAIN_IDLE_MS 2000
 
 /* Outcome of one write attempt. */
 typedef enum AlWriteResult
@@ -167,6 +173,32 @@ al_array(Datum *elems, bool *nulls, int n, Oid elemtype, int typlen,
 											  elemtype, typlen, byval, align));
 }
 
+/*
+ * A text datum of s, valid in the database encoding.  Names from a startup
+ * packet arrive before any encoding is known (and may have been clipped
+ * mid-character): an invalid byte becomes '?', so that no invalid text
+ * reaches the table.
+ */
+static Datum
+al_text_datum(const char *s)
+{
+	int			len = strlen(s);
+	int			enc = GetDatabaseEncoding();
+	char	   *copy;
+	int			pos = 0;
+
+	if (pg_encoding_verifymbstr(enc, s, len) == len)
+		return CStringGetTextDatum(s);
+	copy = pstrdup(s);
+	while (pos < len)
+	{
+		pos += pg_encoding_verifymbstr(enc, copy + pos, len - pos);
+		if (pos < len)
+			copy[pos++] = '?';
+	}
+	return CStringGetTextDatum(copy);
+}
+
 /* A text[] of one string field of the events; an empty string is NULL. */
 static Datum
 al_text_array(const AuditEvent *evs, int n, size_t offset)
@@ -180,7 +212,7 @@ al_text_array(const AuditEvent *evs, int n, size_t offset)
 		const char *s = ((const char *) &evs[i]) + offset;
 
 		nulls[i] = (s[0] == '\0');
-		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(s);
+		elems[i] = nulls[i] ? (Datum) 0 : al_text_datum(s);
 	}
 	return al_array(elems, nulls, n, TEXTOID, -1, false, TYPALIGN_INT);
 }
@@ -427,6 +459,30 @@ al_write_some(void)
 	return AL_WRITE_BLOCKED;
 }
 
+/*
+ * Number of client backends (walsenders and workers not counted) still
+ * alive.  A backend leaves the status array only after its before_shmem_exit
+ * callbacks, so after its LOGOUT is queued.
+ */
+static int
+al_client_backends(void)
+{
+	int			n;
+	int			i;
+	int			count = 0;
+
+	pgstat_clear_backend_activity_snapshot();
+	n = pgstat_fetch_stat_numbackends();
+	for (i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *entry = pgstat_fetch_stat_local_beentry(i);
+
+		if (entry != NULL && entry->backendStatus.st_backendType == B_BACKEND)
+			count++;
+	}
+	return count;
+}
+
 /* Remember the current values of every audit_log.* setting. */
 static void
 al_settings_snapshot(AlSettingValue **out, int *nout)
@@ -612,17 +668,35 @@ al_writer_main(Datum main_arg)
 
 	/*
 	 * SIGTERM: write what is queued (best effort, bounded in time), then
-	 * exit.  What is left is saved by the postmaster at shutdown.
+	 * exit.  In a fast shutdown the client backends are told to exit at the
+	 * same moment as the writer and queue their LOGOUTs as they go: once the
+	 * queue is empty, wait a little for them, so that their events are
+	 * written now rather than after the next start.  What is left is saved
+	 * by the postmaster.
 	 */
 	{
 		TimestampTz start = GetCurrentTimestamp();
+		TimestampTz idle_since = 0;
 
 		while (!TimestampDifferenceExceeds(start, GetCurrentTimestamp(), AL_DRAIN_MS))
 		{
 			AlWriteResult res = al_write_some();
 
-			if (res != AL_WRITE_MORE && res != AL_WRITE_SOME)
+			if (res == AL_WRITE_BLOCKED)
 				break;
+			if (res == AL_WRITE_IDLE && idle_since == 0)
+				idle_since = GetCurrentTimestamp();
+			if (idle_since == 0)
+				continue;		/* first empty the queue */
+			if (al_client_backends() == 0)
+			{
+				(void) al_write_some();
+				break;
+			}
+			if (TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), AL_DRAIN_IDLE_MS))
+				break;			/* not a shutdown: sessions go on */
+			if (res == AL_WRITE_IDLE)
+				pg_usleep(10000L);
 		}
 	}
 

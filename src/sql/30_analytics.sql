@@ -351,7 +351,8 @@ END
 $$;
 
 /*
- * Count the closed hours (before the current UTC hour) of every attached
+ * Count the closed hours (those that ended at least 5 minutes ago, so that
+ * events still on their way from the capture queue are in) of every attached
  * daily partition not yet counted, and forget the days whose partition is
  * gone.  Called by maintain().  A partition whose lock cannot be had within
  * lock_timeout is left for the next run.  Returns the number of partitions
@@ -364,7 +365,8 @@ SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '2s'
 AS $$
 DECLARE
-	closed timestamptz := pg_catalog.date_trunc('hour', pg_catalog.clock_timestamp(), 'UTC');
+	/* hours that ended at least 5 minutes ago */
+	closed timestamptz := pg_catalog.date_trunc('hour', pg_catalog.clock_timestamp() - interval '5 minutes', 'UTC');
 	p record;
 	r audit_log.rollup_days;
 	day_lo timestamptz;
@@ -527,29 +529,23 @@ BEGIN
 	plan := audit_log._login_activity_plan(from_day, to_day, tz);
 
 	/*
-	 * The rows scanned live.  A few ranges (the open hours, days not
-	 * counted) are written as constants, so that the planner prunes the
-	 * partitions and picks the best scan for their size; many short ones
-	 * (the hour around each local midnight in a +05:30 zone) become one
-	 * index probe each.
+	 * The rows scanned live: one branch per range, each with constant
+	 * bounds, so that the planner prunes every branch to the partitions of
+	 * its range and picks the scan that suits its length (a sequential scan
+	 * for a long range, an index scan for the hour around a local midnight
+	 * in a +05:30 zone).
 	 */
 	IF COALESCE(pg_catalog.array_length(plan.live_from, 1), 0) = 0 THEN
 		live_rows := 'SELECT NULL::timestamptz AS request_time, NULL::audit_log.event_status AS event_status WHERE false';
-	ELSIF pg_catalog.array_length(plan.live_from, 1) <= 4 THEN
+	ELSE
 		live_rows := '';
 		FOR i IN 1 .. pg_catalog.array_length(plan.live_from, 1) LOOP
-			live_rows := live_rows || CASE WHEN i > 1 THEN ' OR ' ELSE '' END
-				|| pg_catalog.format('(e.request_time >= %L::timestamptz AND e.request_time < %L::timestamptz)',
-									 plan.live_from[i], plan.live_to[i]);
+			live_rows := live_rows || CASE WHEN i > 1 THEN ' UNION ALL ' ELSE '' END
+				|| pg_catalog.format('SELECT e.request_time, e.event_status FROM audit_log.events e'
+									 ' WHERE e.event_category = %L AND e.event_type = %L'
+									 ' AND e.request_time >= %L::timestamptz AND e.request_time < %L::timestamptz',
+									 'ACCESS_SIGMA', 'LOGIN', plan.live_from[i], plan.live_to[i]);
 		END LOOP;
-		live_rows := 'SELECT e.request_time, e.event_status FROM audit_log.events e'
-			' WHERE e.event_category = ''ACCESS_SIGMA'' AND e.event_type = ''LOGIN'' AND (' || live_rows || ')';
-	ELSE
-		live_rows := 'SELECT e.request_time, e.event_status'
-			' FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6)) AS r(lo, hi)'
-			' CROSS JOIN LATERAL (SELECT e.request_time, e.event_status FROM audit_log.events e'
-			'   WHERE e.event_category = ''ACCESS_SIGMA'' AND e.event_type = ''LOGIN'''
-			'     AND e.request_time >= r.lo AND e.request_time < r.hi) e';
 	END IF;
 
 	RETURN QUERY EXECUTE pg_catalog.format($q$
@@ -573,7 +569,7 @@ BEGIN
 		LEFT JOIN live l ON l.d = g.d
 		LEFT JOIN rolled r ON r.d = g.d
 		ORDER BY g.d
-	$q$, live_rows) USING from_day, to_day, tz, plan.rolled_hours, plan.live_from, plan.live_to;
+	$q$, live_rows) USING from_day, to_day, tz, plan.rolled_hours;
 END
 $$;
 
