@@ -47,6 +47,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_subscription.h"
+#include "commands/extension.h"
 #include "foreign/foreign.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -1922,6 +1923,15 @@ statement_categories(Node *stmt)
 			return CAT(AL_CAT_TEAMS);
 		case T_GrantStmt:
 		case T_AlterDefaultPrivilegesStmt:
+
+			/*
+			 * Privileges an extension's install script sets on its own
+			 * objects are part of installing it, not an administrator's
+			 * decision (our own script alone would add a hundred rows).
+			 * Roles and memberships a script creates are still recorded.
+			 */
+			if (creating_extension)
+				return 0;
 			return CAT(AL_CAT_ACCOUNT_TYPES);
 		case T_RenameStmt:
 			if (((RenameStmt *) stmt)->renameType == OBJECT_ROLE)

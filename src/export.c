@@ -504,7 +504,7 @@ export_query(ExportRun *run)
 					" THEN (%s::pg_catalog.timestamptz AT TIME ZONE 'UTC')::pg_catalog.date"
 					" ELSE (%s::pg_catalog.timestamptz AT TIME ZONE 'UTC')::pg_catalog.date + 1 END AS lo,"
 					" (%s::pg_catalog.timestamptz AT TIME ZONE 'UTC')::pg_catalog.date - 1 AS hi)"
-					" SELECT a.* FROM b, audit_log.daily_login_activity(b.lo, pg_catalog.greatest(b.lo, b.hi + 1), 'UTC') a"
+					" SELECT a.* FROM b, audit_log.daily_login_activity(b.lo, GREATEST(b.lo, b.hi + 1), 'UTC') a"
 					" WHERE a.day >= b.lo AND a.day <= b.hi ORDER BY a.day",
 					quote_literal_cstr(from_lit), quote_literal_cstr(from_lit),
 					quote_literal_cstr(from_lit), quote_literal_cstr(to_lit));
