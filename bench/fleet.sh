@@ -61,6 +61,8 @@ unix_socket_directories = '$work'
 cluster_name = '$n'
 shared_preload_libraries = 'audit_log'
 audit_log.database = 'postgres'
+# the pipeline alone: no login capture (the polling sessions would add events)
+audit_log.capture = 'none'
 wal_level = logical
 max_replication_slots = 8
 max_wal_senders = 8
@@ -71,7 +73,8 @@ max_wal_size = 2GB
 EOF
 	as_pg "$PGBIN/pg_ctl" -D "$work/$n" -l "$work/$n.log" -w start >/dev/null
 	psql_at "${PORT[$n]}" -c "CREATE EXTENSION audit_log" \
-		-c "SELECT audit_log.register_event_type('AUDIT_LOG', 'BENCH', 'fleet benchmark event')" >/dev/null
+		-c "SELECT audit_log.register_event_type('AUDIT_LOG', 'BENCH', 'fleet benchmark event')" \
+		-c "SELECT audit_log.register_event_type('AUDIT_LOG', 'BENCH_END', 'fleet benchmark: the last event of a run')" >/dev/null
 done
 for n in src1 src2; do
 	psql_at "${PORT[$n]}" -c "CREATE ROLE fleet_repl LOGIN REPLICATION; GRANT audit_log_reader TO fleet_repl;" \
@@ -91,6 +94,28 @@ chown postgres "$work"/*.sql
 ncores=$(nproc)
 total_at() { psql_at "$1" -c "SELECT count(*) FROM audit_log.events WHERE event_type = 'BENCH'"; }
 coll_from() { psql_at "${PORT[coll]}" -c "SELECT count(*) FROM audit_log.events WHERE event_type = 'BENCH' AND source_node IN ('src1', 'src2')"; }
+# Each source writes a marker event after a run; a subscription applies a
+# source's transactions in commit order, so when both markers are at the
+# collector, so is everything before them.  One session polls, with a cheap
+# query (the newest rows of each source), so that polling costs little.
+mark() { # tag
+	for n in src1 src2; do
+		psql_at "${PORT[$n]}" -c "SELECT audit_log.log_event('AUDIT_LOG', 'BENCH_END', object_name => '$1')" >/dev/null
+	done
+}
+wait_marks() { # tag
+	psql_at "${PORT[coll]}" -c "
+DO \$\$
+BEGIN
+	WHILE (SELECT count(*) FROM unnest(ARRAY['src1', 'src2']) s
+		   WHERE EXISTS (SELECT 1 FROM (SELECT e.object_name FROM audit_log.events e
+										WHERE e.source_node = s ORDER BY e.request_time DESC LIMIT 3) x
+						 WHERE x.object_name = '$1')) < 2 LOOP
+		PERFORM pg_sleep(0.02);
+	END LOOP;
+END
+\$\$"
+}
 now_s() { date +%s.%N; }
 
 # wait until the first synchronisation is over
@@ -124,9 +149,10 @@ for n in src1 src2; do
 done
 wait "${writers[@]}"
 t1=$(now_s)
-written=$(( $(total_at "${PORT[src1]}") + $(total_at "${PORT[src2]}") ))
-until [ "$(coll_from)" -ge "$written" ]; do sleep 0.05; done
+mark live
+wait_marks live
 t2=$(now_s)
+written=$(( $(total_at "${PORT[src1]}") + $(total_at "${PORT[src2]}") ))
 wait "$sampler" || true
 psql_at "${PORT[coll]}" -c "
 	SELECT 'end-to-end lag (collector clock - newest source request_time), ms: p50 '
@@ -163,18 +189,17 @@ best_apply=0; best_insert=0; best_log_event=0; best_apply_cpu=0; best_insert_cpu
 for round in $(seq 1 "$ROUNDS"); do
 	for n in src1 src2; do psql_at "${PORT[coll]}" -c "ALTER SUBSCRIPTION audit_log_src_$n DISABLE"; done
 	sleep 1
-	base=$(coll_from)
 	writers=()
 	for n in src1 src2; do
 		as_pg "$PGBIN/pgbench" -n -h "$work" -p "${PORT[$n]}" -c 1 -t "$BACKLOG" -f "$work/log_event.sql" postgres >"$work/pgbench_b_$n.out" 2>&1 &
 		writers+=($!)
 	done
 	wait "${writers[@]}"
-	target=$((base + 2 * BACKLOG))
+	mark "round$round"
 	t0=$(now_s)
 	c0=$(coll_cpu)
 	for n in src1 src2; do psql_at "${PORT[coll]}" -c "ALTER SUBSCRIPTION audit_log_src_$n ENABLE"; done
-	until [ "$(coll_from)" -ge "$target" ]; do sleep 0.05; done
+	wait_marks "round$round"
 	t1=$(now_s)
 	c1=$(coll_cpu)
 	apply_rate=$(per_cpu_s $((2 * BACKLOG)) "$t0" "$t1")

@@ -48,6 +48,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
+#include "replication/worker_internal.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
@@ -705,15 +706,21 @@ audit_log_drop_source(PG_FUNCTION_ARGS)
 /*
  * BEFORE INSERT row trigger on the collector's audit_log.events (and, by
  * cloning, on every partition), enabled only for replication (ENABLE
- * REPLICA TRIGGER): it fires in the subscription's apply and
- * synchronisation workers and nowhere else.  A row whose (event_id,
+ * REPLICA TRIGGER): it fires in the subscriptions' workers and nowhere
+ * else.  In a table synchronisation worker, a row whose (event_id,
  * request_time) is already in the partition is skipped instead of failing
  * on the primary key, which would stop the subscription (its worker would
  * fail on the same row, again and again).  That happens when a source is
  * added again (after drop_source, or rebuilt from a dump under the same
- * name) and its first synchronisation copies events collected before.
- * (maintain() on a source does not cause it: it moves rows into the new
- * day's table before attaching it, and that table is not published yet.)
+ * name): its first synchronisation copies events collected before.
+ *
+ * Streamed changes need no check, and the apply worker is spared its cost:
+ * they are the source's inserts after the slot was created, new events
+ * each, which the apply worker receives exactly once (its replication
+ * origin records how far it got; the synchronisation hands over at a WAL
+ * position, so the copy and the stream do not overlap).  maintain() on a
+ * source does not resend rows either: it moves rows into a new day's table
+ * before attaching it, when that table is not published yet.
  */
 Datum
 audit_log_skip_duplicate(PG_FUNCTION_ARGS)
@@ -744,6 +751,9 @@ audit_log_skip_duplicate(PG_FUNCTION_ARGS)
 	rel = trigdata->tg_relation;
 	tupdesc = RelationGetDescr(rel);
 	tuple = trigdata->tg_trigtuple;
+
+	if (MyLogicalRepWorker == NULL || !am_tablesync_worker())
+		return PointerGetDatum(tuple);
 
 	id_att = SPI_fnumber(tupdesc, "event_id");
 	time_att = SPI_fnumber(tupdesc, "request_time");
