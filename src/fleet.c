@@ -169,11 +169,11 @@ check_source_name(const char *name)
 }
 
 /*
- * Open a libpq connection to a source; on failure, a clear error that names
- * the source and gives libpq's reason (which never quotes the password).
+ * Open a libpq connection to a source.  On failure, returns NULL with
+ * libpq's reason (which never quotes the password) in *reason.
  */
 static PGconn *
-connect_source(const char *name, const char *conninfo, int elevel)
+connect_source(const char *conninfo, char **reason)
 {
 	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
 	const char *vals[] = {"10", "audit_log collector", conninfo, NULL};
@@ -187,14 +187,8 @@ connect_source(const char *name, const char *conninfo, int elevel)
 				 errmsg("out of memory")));
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
-		char	   *msg = pchomp(PQerrorMessage(conn));
-
+		*reason = pchomp(PQerrorMessage(conn));
 		PQfinish(conn);
-		ereport(elevel,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not connect to source \"%s\"", name),
-				 errdetail_internal("%s", msg),
-				 errhint("Check the host, port, user and password of the connection string; a password file (passfile) keeps the password out of the catalog.")));
 		return NULL;
 	}
 	return conn;
@@ -426,6 +420,7 @@ audit_log_add_source(PG_FUNCTION_ARGS)
 	PGresult   *res;
 	const char *params[2];
 	char	   *source_node;
+	char	   *reason = NULL;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -454,7 +449,13 @@ audit_log_add_source(PG_FUNCTION_ARGS)
 				 errmsg("source \"%s\" already exists", name),
 				 errhint("Remove it first with SELECT audit_log.drop_source('%s');", name)));
 
-	conn = connect_source(name, conninfo, ERROR);
+	conn = connect_source(conninfo, &reason);
+	if (conn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to source \"%s\"", name),
+				 errdetail_internal("%s", reason),
+				 errhint("Check the host, port, user and password of the connection string; a password file (passfile) keeps the password out of the catalog.")));
 
 	PG_TRY();
 	{
@@ -552,14 +553,24 @@ static bool
 drop_source_slots(const char *name, const char *conninfo, const char *slot_name, Oid subid)
 {
 	PGconn	   *conn;
+	char	   *reason = NULL;
 	char		sync_pattern[64];
 	const char *params[2];
 	int			waited = 0;
 	bool		done = false;
 
-	conn = connect_source(name, conninfo, WARNING);
+	conn = connect_source(conninfo, &reason);
 	if (conn == NULL)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to source \"%s\" to drop its replication slot \"%s\"",
+						name, slot_name),
+				 errdetail_internal("%s", reason),
+				 errhint("The slot holds WAL on the source until it is dropped there: SELECT pg_drop_replication_slot('%s');",
+						 slot_name)));
 		return false;
+	}
 
 	snprintf(sync_pattern, sizeof(sync_pattern), "pg\\_%u\\_sync\\_%%", subid);
 	params[0] = slot_name;
