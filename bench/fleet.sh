@@ -185,16 +185,18 @@ local_rate() { # script
 	as_pg "$PGBIN/pgbench" -n -M prepared -h "$work" -p "${PORT[coll]}" -c 2 -j 2 -t "$BACKLOG" -f "$1" postgres 2>&1 |
 		sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1
 }
-# CPU seconds used so far by the collector's server processes: the
-# postmaster, its live children, and the children it has reaped.
-coll_cpu() {
+# CPU seconds used so far by a cluster's server processes: the postmaster,
+# its live children, and the children it has reaped.
+cpu_of() { # node
 	local pm ticks=0 p
-	pm=$(head -1 "$work/coll/postmaster.pid")
+	pm=$(head -1 "$work/$1/postmaster.pid")
 	for p in $pm $(ps -o pid= --ppid "$pm"); do
 		ticks=$((ticks + $(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk -v pm="$pm" -v me="$p" '{ t = $12 + $13; if (me == pm) t += $14 + $15; print t }' || echo 0)))
 	done
 	awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
 }
+coll_cpu() { cpu_of coll; }
+src_cpu() { awk -v a="$(cpu_of src1)" -v b="$(cpu_of src2)" 'BEGIN { printf "%.2f", a + b }'; }
 per_cpu_s() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
 best() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (a > b) ? a : b }'; }
 best_apply=0; best_insert=0; best_log_event=0; best_apply_cpu=0; best_insert_cpu=0; best_log_event_cpu=0
@@ -210,12 +212,18 @@ for round in $(seq 1 "$ROUNDS"); do
 	mark "round$round"
 	t0=$(now_s)
 	c0=$(coll_cpu)
+	s0=$(src_cpu)
 	for n in src1 src2; do psql_at "${PORT[coll]}" -c "ALTER SUBSCRIPTION audit_log_src_$n ENABLE"; done
 	wait_marks "round$round"
 	t1=$(now_s)
 	c1=$(coll_cpu)
+	s1=$(src_cpu)
 	apply_rate=$(per_cpu_s $((2 * BACKLOG)) "$t0" "$t1")
 	apply_cpu=$(per_cpu_s $((2 * BACKLOG)) "$c0" "$c1")
+	awk -v w="$t0" -v x="$t1" -v c0="$c0" -v c1="$c1" -v s0="$s0" -v s1="$s1" -v n=$((2 * BACKLOG)) 'BEGIN {
+		printf "  while applying (%.1f s): collector busy %.2f cores, sources (their walsenders decoding) %.2f cores; %.0f events per source CPU second\n",
+			x - w, (c1 - c0) / (x - w), (s1 - s0) / (x - w), (s1 > s0) ? n / (s1 - s0) : 0 }'
+
 	c0=$(coll_cpu)
 	insert_rate=$(local_rate "$work/insert.sql")
 	c1=$(coll_cpu)
@@ -245,4 +253,4 @@ awk -v a="$best_apply_cpu" -v i="$best_insert_cpu" -v l="$best_log_event_cpu" 'B
 	printf "  ratio collector ingest / local plain INSERT: %.2f (target >= 0.8)\n", a / i;
 	printf "  ratio collector ingest / local log_event:    %.2f\n", a / l }'
 fi
-echo "machine: $ncores cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "machine: $ncores cores, load average $(cut -d" " -f1-3 /proc/loadavg) (a shared machine), $(date -u +%Y-%m-%dT%H:%MZ)"
