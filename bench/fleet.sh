@@ -13,7 +13,8 @@
 #     the end-to-end lag (collector clock - newest source request_time seen)
 #     and, when the writers stop, how long it takes to drain what is left.
 #  B. ingest capacity: the subscriptions are disabled while each source
-#     writes $BACKLOG events, then enabled; the collector's apply rate is
+#     writes $BACKLOG events, then enabled; the collector's apply rate (from
+#     the first event applied to the last, without the workers' start-up) is
 #     compared with the same number of events inserted locally on the
 #     collector, by two sessions, one row per transaction, prepared: plain
 #     INSERT of the same columns (the native SQL) and log_event.  Two
@@ -121,6 +122,28 @@ END
 \$\$"
 }
 now_s() { date +%s.%N; }
+# Phase B: seconds from the arrival of the first "start" marker to that of
+# both end markers, i.e. the apply itself, without the workers' start-up.
+wait_steady() { # start-tag end-tag since-epoch
+	psql_at "${PORT[coll]}" -c "
+DO \$\$
+DECLARE ta timestamptz;
+BEGIN
+	WHILE NOT EXISTS (SELECT 1 FROM audit_log.events e
+					  WHERE e.request_time >= to_timestamp($3) AND e.object_name = '$1') LOOP
+		PERFORM pg_sleep(0.01);
+	END LOOP;
+	ta := clock_timestamp();
+	WHILE (SELECT count(*) FROM unnest(ARRAY['src1', 'src2']) s
+		   WHERE EXISTS (SELECT 1 FROM (SELECT e.object_name FROM audit_log.events e
+										WHERE e.source_node = s ORDER BY e.request_time DESC LIMIT 3) x
+						 WHERE x.object_name = '$2')) < 2 LOOP
+		PERFORM pg_sleep(0.01);
+	END LOOP;
+	RAISE NOTICE 'steady %', extract(epoch FROM clock_timestamp() - ta);
+END
+\$\$" 2>&1 | sed -n 's/.*NOTICE:  steady //p'
+}
 
 # wait until the first synchronisation is over
 until [ "$(psql_at "${PORT[coll]}" -c "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'")" = 0 ]; do sleep 0.2; done
@@ -203,6 +226,8 @@ best_apply=0; best_insert=0; best_log_event=0; best_apply_cpu=0; best_insert_cpu
 for round in $(seq 1 "$ROUNDS"); do
 	for n in src1 src2; do psql_at "${PORT[coll]}" -c "ALTER SUBSCRIPTION audit_log_src_$n DISABLE"; done
 	sleep 1
+	since=$(now_s)
+	mark "start$round"
 	writers=()
 	for n in src1 src2; do
 		as_pg "$PGBIN/pgbench" -n -h "$work" -p "${PORT[$n]}" -c 1 -t "$BACKLOG" -f "$work/log_event.sql" postgres >"$work/pgbench_b_$n.out" 2>&1 &
@@ -214,15 +239,15 @@ for round in $(seq 1 "$ROUNDS"); do
 	c0=$(coll_cpu)
 	s0=$(src_cpu)
 	for n in src1 src2; do psql_at "${PORT[coll]}" -c "ALTER SUBSCRIPTION audit_log_src_$n ENABLE"; done
-	wait_marks "round$round"
+	steady=$(wait_steady "start$round" "round$round" "$since")
 	t1=$(now_s)
 	c1=$(coll_cpu)
 	s1=$(src_cpu)
-	apply_rate=$(per_cpu_s $((2 * BACKLOG)) "$t0" "$t1")
+	apply_rate=$(awk -v n=$((2 * BACKLOG)) -v d="$steady" 'BEGIN { printf "%.0f", n / d }')
 	apply_cpu=$(per_cpu_s $((2 * BACKLOG)) "$c0" "$c1")
-	awk -v w="$t0" -v x="$t1" -v c0="$c0" -v c1="$c1" -v s0="$s0" -v s1="$s1" -v n=$((2 * BACKLOG)) 'BEGIN {
-		printf "  while applying (%.1f s): collector busy %.2f cores, sources (their walsenders decoding) %.2f cores; %.0f events per source CPU second\n",
-			x - w, (c1 - c0) / (x - w), (s1 - s0) / (x - w), (s1 > s0) ? n / (s1 - s0) : 0 }'
+	awk -v w="$t0" -v x="$t1" -v d="$steady" -v c0="$c0" -v c1="$c1" -v s0="$s0" -v s1="$s1" -v n=$((2 * BACKLOG)) 'BEGIN {
+		printf "  %.1f s from ENABLE to the last event (%.0f events/s), of which %.1f s applying after the workers started; meanwhile the collector was busy %.2f cores, the sources (walsenders decoding) %.2f cores\n",
+			x - w, n / (x - w), d, (c1 - c0) / (x - w), (s1 - s0) / (x - w) }'
 
 	c0=$(coll_cpu)
 	insert_rate=$(local_rate "$work/insert.sql")
@@ -232,7 +257,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	log_event_rate=$(local_rate "$work/log_event.sql")
 	c1=$(coll_cpu)
 	log_event_cpu=$(per_cpu_s $((2 * BACKLOG)) "$c0" "$c1")
-	printf "round %d, %d events: collector applied %.0f/s (%.0f per collector CPU second); locally, 2 sessions, 1 row per transaction: plain INSERT %.0f/s (%.0f per CPU s), log_event %.0f/s (%.0f per CPU s)\n" \
+	printf "round %d, %d events: collector applied %.0f/s once started (%.0f per collector CPU second, start-up included); locally, 2 sessions, 1 row per transaction: plain INSERT %.0f/s (%.0f per CPU s), log_event %.0f/s (%.0f per CPU s)\n" \
 		"$round" $((2 * BACKLOG)) "$apply_rate" "$apply_cpu" "$insert_rate" "$insert_cpu" "$log_event_rate" "$log_event_cpu"
 	best_apply=$(best "$best_apply" "$apply_rate")
 	best_insert=$(best "$best_insert" "$insert_rate")
