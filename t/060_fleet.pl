@@ -243,6 +243,10 @@ is($coll->safe_psql('postgres', q{
 	FROM audit_log.sources}),
 	'src1:src1:true:true:true:true,src2:src2:true:true:true:true',
 	'audit_log.sources lists both sources, enabled and streaming');
+ok($coll->poll_query_until('postgres', q{
+	SELECT count(*) = 2 FROM audit_log.sources
+	WHERE lag BETWEEN interval '0' AND interval '1 minute' AND silence < interval '1 minute'}),
+	'audit_log.sources: both sources heard from and caught up within the last minute');
 is($src1->safe_psql('postgres', q{
 	SELECT count(*) FROM audit_log.collectors WHERE active AND slot_name LIKE 'audit\_log\_src\_src1\_%'}),
 	'1', 'audit_log.collectors on the source shows the collector\'s slot');
