@@ -33,7 +33,7 @@ set -euo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 LIVE_SECONDS=${LIVE_SECONDS:-30}
-BACKLOG=${BACKLOG:-15000}
+BACKLOG=${BACKLOG:-30000}
 ROUNDS=${ROUNDS:-2}
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/audit_log_bench_fleet.XXXXXX)
@@ -238,7 +238,9 @@ for round in $(seq 1 "$ROUNDS"); do
 	t0=$(now_s)
 	c0=$(coll_cpu)
 	s0=$(src_cpu)
-	for n in src1 src2; do psql_at "${PORT[coll]}" -c "ALTER SUBSCRIPTION audit_log_src_$n ENABLE"; done
+	# one transaction: the launcher then starts both workers at once (it
+	# starts workers at most every wal_retrieve_retry_interval, 5 s)
+	psql_at "${PORT[coll]}" -c "BEGIN; ALTER SUBSCRIPTION audit_log_src_src1 ENABLE; ALTER SUBSCRIPTION audit_log_src_src2 ENABLE; COMMIT;"
 	steady=$(wait_steady "start$round" "round$round" "$since")
 	t1=$(now_s)
 	c1=$(coll_cpu)
