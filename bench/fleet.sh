@@ -268,6 +268,21 @@ for round in $(seq 1 "$ROUNDS"); do
 	best_insert_cpu=$(best "$best_insert_cpu" "$insert_cpu")
 	best_log_event_cpu=$(best "$best_log_event_cpu" "$log_event_cpu")
 done
+# For scale: the same number of rows in one INSERT ... SELECT, one
+# transaction (a batch, not a stream of events; not the ratio's baseline).
+bulk=$(psql_at "${PORT[coll]}" -c "
+	DO \$\$
+	DECLARE t timestamptz := clock_timestamp();
+	BEGIN
+		INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type, event_status,
+			user_name, application_name, database_name, backend_pid, session_id, source_node, entry_data)
+		SELECT gen_random_uuid(), now(), now(), 'AUDIT_LOG', 'BENCH_BULK', 'SUCCESS', current_user, 'bulk',
+			'postgres', pg_backend_pid(), 'x', 'coll', '{}'
+		FROM generate_series(1, $((2 * BACKLOG)));
+		RAISE NOTICE 'bulk %', extract(epoch FROM clock_timestamp() - t);
+	END
+	\$\$" 2>&1 | sed -n 's/.*NOTICE:  bulk //p')
+awk -v n=$((2 * BACKLOG)) -v d="$bulk" 'BEGIN { printf "for scale, one INSERT ... SELECT of %d rows in one transaction: %.0f rows/s\n", n, n / d }'
 [ "$(psql_at "${PORT[coll]}" -c "SELECT count(*) - count(DISTINCT event_id) FROM audit_log.events")" = 0 ] || echo "DUPLICATES at the collector"
 [ "$(coll_from)" = "$(( $(total_at "${PORT[src1]}") + $(total_at "${PORT[src2]}") ))" ] || echo "COUNTS DIFFER between the sources and the collector"
 
