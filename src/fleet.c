@@ -48,6 +48,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
+#include "replication/worker_internal.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
@@ -168,11 +169,11 @@ check_source_name(const char *name)
 }
 
 /*
- * Open a libpq connection to a source; on failure, a clear error that names
- * the source and gives libpq's reason (which never quotes the password).
+ * Open a libpq connection to a source.  On failure, returns NULL with
+ * libpq's reason (which never quotes the password) in *reason.
  */
 static PGconn *
-connect_source(const char *name, const char *conninfo, int elevel)
+connect_source(const char *conninfo, char **reason)
 {
 	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
 	const char *vals[] = {"10", "audit_log collector", conninfo, NULL};
@@ -186,14 +187,8 @@ connect_source(const char *name, const char *conninfo, int elevel)
 				 errmsg("out of memory")));
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
-		char	   *msg = pchomp(PQerrorMessage(conn));
-
+		*reason = pchomp(PQerrorMessage(conn));
 		PQfinish(conn);
-		ereport(elevel,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not connect to source \"%s\"", name),
-				 errdetail_internal("%s", msg),
-				 errhint("Check the host, port, user and password of the connection string; a password file (passfile) keeps the password out of the catalog.")));
 		return NULL;
 	}
 	return conn;
@@ -425,6 +420,7 @@ audit_log_add_source(PG_FUNCTION_ARGS)
 	PGresult   *res;
 	const char *params[2];
 	char	   *source_node;
+	char	   *reason = NULL;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -453,7 +449,13 @@ audit_log_add_source(PG_FUNCTION_ARGS)
 				 errmsg("source \"%s\" already exists", name),
 				 errhint("Remove it first with SELECT audit_log.drop_source('%s');", name)));
 
-	conn = connect_source(name, conninfo, ERROR);
+	conn = connect_source(conninfo, &reason);
+	if (conn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to source \"%s\"", name),
+				 errdetail_internal("%s", reason),
+				 errhint("Check the host, port, user and password of the connection string; a password file (passfile) keeps the password out of the catalog.")));
 
 	PG_TRY();
 	{
@@ -551,14 +553,24 @@ static bool
 drop_source_slots(const char *name, const char *conninfo, const char *slot_name, Oid subid)
 {
 	PGconn	   *conn;
+	char	   *reason = NULL;
 	char		sync_pattern[64];
 	const char *params[2];
 	int			waited = 0;
 	bool		done = false;
 
-	conn = connect_source(name, conninfo, WARNING);
+	conn = connect_source(conninfo, &reason);
 	if (conn == NULL)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to source \"%s\" to drop its replication slot \"%s\"",
+						name, slot_name),
+				 errdetail_internal("%s", reason),
+				 errhint("The slot holds WAL on the source until it is dropped there: SELECT pg_drop_replication_slot('%s');",
+						 slot_name)));
 		return false;
+	}
 
 	snprintf(sync_pattern, sizeof(sync_pattern), "pg\\_%u\\_sync\\_%%", subid);
 	params[0] = slot_name;
@@ -705,15 +717,21 @@ audit_log_drop_source(PG_FUNCTION_ARGS)
 /*
  * BEFORE INSERT row trigger on the collector's audit_log.events (and, by
  * cloning, on every partition), enabled only for replication (ENABLE
- * REPLICA TRIGGER): it fires in the subscription's apply and
- * synchronisation workers and nowhere else.  A row whose (event_id,
+ * REPLICA TRIGGER): it fires in the subscriptions' workers and nowhere
+ * else.  In a table synchronisation worker, a row whose (event_id,
  * request_time) is already in the partition is skipped instead of failing
  * on the primary key, which would stop the subscription (its worker would
  * fail on the same row, again and again).  That happens when a source is
  * added again (after drop_source, or rebuilt from a dump under the same
- * name) and its first synchronisation copies events collected before.
- * (maintain() on a source does not cause it: it moves rows into the new
- * day's table before attaching it, and that table is not published yet.)
+ * name): its first synchronisation copies events collected before.
+ *
+ * Streamed changes need no check, and the apply worker is spared its cost:
+ * they are the source's inserts after the slot was created, new events
+ * each, which the apply worker receives exactly once (its replication
+ * origin records how far it got; the synchronisation hands over at a WAL
+ * position, so the copy and the stream do not overlap).  maintain() on a
+ * source does not resend rows either: it moves rows into a new day's table
+ * before attaching it, when that table is not published yet.
  */
 Datum
 audit_log_skip_duplicate(PG_FUNCTION_ARGS)
@@ -745,6 +763,9 @@ audit_log_skip_duplicate(PG_FUNCTION_ARGS)
 	rel = trigdata->tg_relation;
 	tupdesc = RelationGetDescr(rel);
 	tuple = trigdata->tg_trigtuple;
+
+	if (MyLogicalRepWorker == NULL || !am_tablesync_worker())
+		return PointerGetDatum(tuple);
 
 	id_att = SPI_fnumber(tupdesc, "event_id");
 	time_att = SPI_fnumber(tupdesc, "request_time");

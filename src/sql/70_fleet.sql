@@ -77,11 +77,11 @@ COMMENT ON FUNCTION audit_log.drop_source(text)
 	IS 'on a collector: stop collecting from a source and drop its replication slot there if it can be reached; collected events stay';
 
 /*
- * Collected events never collide: a row whose (event_id, request_time) is
- * already present is skipped.  Enabled for replication only, so it fires in
- * the subscriptions' workers and costs ordinary sessions nothing.  Row
- * triggers of a partitioned table are cloned onto every partition, present
- * and future.
+ * Collected events never collide: when a subscription's first
+ * synchronisation copies a row whose (event_id, request_time) is already
+ * present (a source added again), the row is skipped.  Enabled for
+ * replication only, so it costs ordinary sessions nothing; row triggers of
+ * a partitioned table are cloned onto every partition, present and future.
  */
 CREATE FUNCTION audit_log._skip_duplicate()
 RETURNS trigger
