@@ -24,6 +24,10 @@ CLIENTS=${CLIENTS:-2}
 PORT=${PORT:-55471}
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -f "$here/audit_log.control" ]; then
+	echo "run bench/capture_admin.sh from the audit_log tree" >&2
+	exit 1
+fi
 work=$(mktemp -d /tmp/audit_log_bench_admin.XXXXXX)
 pgroot="$work/pg"
 bin="$pgroot/usr/lib/postgresql/15/bin"
@@ -73,21 +77,30 @@ start() { # with_library: yes|no
 stop() { runuser -u postgres -- "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null; }
 
 start yes
-psql -c "CREATE EXTENSION audit_log" -c "CREATE TABLE bench_t (a int)"
+psql -c "CREATE EXTENSION audit_log"
+# one table per client: concurrent GRANTs on one table collide on its
+# pg_class row ("tuple concurrently updated") with or without audit_log
+for c in $(seq 0 $((CLIENTS - 1))); do
+	psql -c "CREATE TABLE bench_t_$c (a int)"
+done
 stop
 
 cat > "$work/admin.sql" <<'EOF'
 CREATE ROLE bench_r_:client_id LOGIN PASSWORD 'bench-not-a-secret';
-GRANT SELECT, UPDATE ON bench_t TO bench_r_:client_id;
-REVOKE UPDATE ON bench_t FROM bench_r_:client_id;
+GRANT SELECT, UPDATE ON bench_t_:client_id TO bench_r_:client_id;
+REVOKE ALL ON bench_t_:client_id FROM bench_r_:client_id;
 DROP ROLE bench_r_:client_id;
 EOF
 chown postgres:postgres "$work/admin.sql"
 
 run() { # label -> prints tps
 	runuser -u postgres -- "$bin/pgbench" -n -h "$work" -p "$PORT" -c "$CLIENTS" -j "$CLIENTS" \
-		-T "$SECONDS_PER_RUN" -f "$work/admin.sql" postgres 2>/dev/null |
+		-T "$SECONDS_PER_RUN" -f "$work/admin.sql" postgres 2>"$work/pgbench.err" |
 		sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+	if grep -q "error" "$work/pgbench.err"; then
+		cat "$work/pgbench.err" >&2
+		exit 1
+	fi
 }
 
 declare -a on off
