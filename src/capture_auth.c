@@ -210,7 +210,8 @@ al_failure_reason(int sqlerrcode)
 		}
 		if (sqlerrcode == ERRCODE_UNDEFINED_DATABASE)
 			return "DATABASE_NOT_FOUND";
-		if (sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)
+		/* (for a walsender it means: no REPLICATION attribute) */
+		if (sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE && !am_walsender)
 			return "DATABASE_ACCESS_DENIED";
 	}
 	return unpack_sql_state(sqlerrcode);

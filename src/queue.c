@@ -34,10 +34,12 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
 #include "miscadmin.h"
+#include "libpq/pqsignal.h"
 #include "pgstat.h"
 #include "port/atomics.h"
 #include "storage/fd.h"
@@ -489,20 +491,30 @@ al_enqueue(const AuditEvent *ev)
 	uint64		pos = 0;
 	bool		reserved = false;
 	bool		wake = false;
-	long		waited_us = 0;
+	TimestampTz wait_start = 0;
+	bool		waited_enough = false;
 	long		wait_limit_us;
 	Latch	   *latch;
+	sigset_t	save_mask;
 
 	if (q == NULL)
 		return false;
 
 	/* the writer must not wait for itself */
 	wait_limit_us = al_is_writer ? 0 : (long) al_queue_wait_ms * 1000L;
+	waited_enough = (wait_limit_us == 0);
 
 	for (;;)
 	{
 		bool		give_up = false;
 
+		/*
+		 * From the reservation until the slot is marked ready, no signal
+		 * handler may end this process: some of them _exit() during
+		 * connection startup, which would leave a reserved slot that is
+		 * never filled and stop the writer at it.
+		 */
+		sigprocmask(SIG_SETMASK, &BlockSig, &save_mask);
 		SpinLockAcquire(&q->mutex);
 		if (q->head - q->tail < (uint64) q->nslots)
 		{
@@ -512,7 +524,7 @@ al_enqueue(const AuditEvent *ev)
 			/* wake the writer early when a quarter of the queue is used */
 			wake = (q->head - q->tail) >= (uint64) Max(q->nslots / 4, 1);
 		}
-		else if (waited_us >= wait_limit_us || q->standby)
+		else if (waited_enough || q->standby)
 		{
 			/* on a standby no room will come: do not make logins wait */
 			q->dropped++;
@@ -521,13 +533,18 @@ al_enqueue(const AuditEvent *ev)
 		latch = q->writer_latch;
 		SpinLockRelease(&q->mutex);
 
-		if (reserved || give_up)
+		if (reserved)
+			break;
+		sigprocmask(SIG_SETMASK, &save_mask, NULL);
+		if (give_up)
 			break;
 		/* full: make sure the writer is awake, then wait a little */
 		if (latch != NULL)
 			SetLatch(latch);
+		if (wait_start == 0)
+			wait_start = GetCurrentTimestamp();
 		pg_usleep(1000L);
-		waited_us += 1000L;
+		waited_enough = (GetCurrentTimestamp() - wait_start) >= wait_limit_us;
 	}
 
 	if (!reserved)
@@ -543,6 +560,7 @@ al_enqueue(const AuditEvent *ev)
 		pg_write_barrier();
 		slot->ready = true;
 	}
+	sigprocmask(SIG_SETMASK, &save_mask, NULL);
 	if (wake && latch != NULL)
 		SetLatch(latch);
 	return true;

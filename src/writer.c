@@ -32,6 +32,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -53,7 +54,7 @@
 #include "capture.h"
 
 /* Most events written by one transaction. */
-#define AL_BATCH_MAX 2048
+#define AL_BATCH_MAX 4096
 
 /* How long the writer waits before retrying after a failure. */
 #define AL_RETRY_MS 1000
@@ -73,8 +74,9 @@ typedef enum AlWriteResult
 static volatile sig_atomic_t got_sigterm = false;
 
 static AuditEvent *al_batch = NULL;
-static SPIPlanPtr al_insert_plan = NULL;
+static SPIPlanPtr al_insert_plan[2] = {NULL, NULL};	/* plain, ON CONFLICT */
 static MemoryContext al_writer_cxt = NULL;
+static int	al_careful_left = 0;	/* events to write with ON CONFLICT */
 static int	al_single_left = 0;	/* events still to retry one by one */
 static bool al_said_missing = false;
 static bool al_said_standby = false;
@@ -109,8 +111,14 @@ static const char *const al_insert_sql =
 "pg_catalog.unnest($15), pg_catalog.unnest($16)) AS u("
 "event_id, request_time, category, event_type, status,"
 " reason, user_name, object_name, client_addr, application_name,"
-" database_name, backend_pid, session_id, entry_data)"
-" ON CONFLICT DO NOTHING";
+" database_name, backend_pid, session_id, entry_data)";
+
+/*
+ * Appended when a batch may hold events already written (a retry, or the
+ * first batch of a new writer): speculative insertion costs about twice a
+ * plain INSERT, so it is used only then.
+ */
+static const char *const al_on_conflict_sql = " ON CONFLICT DO NOTHING";
 
 #define AL_INSERT_NARGS 16
 
@@ -160,6 +168,32 @@ al_array(Datum *elems, bool *nulls, int n, Oid elemtype, int typlen,
 											  elemtype, typlen, byval, align));
 }
 
+/*
+ * A text datum of s, valid in the database encoding.  Names from a startup
+ * packet arrive before any encoding is known (and may have been clipped
+ * mid-character): an invalid byte becomes '?', so that no invalid text
+ * reaches the table.
+ */
+static Datum
+al_text_datum(const char *s)
+{
+	int			len = strlen(s);
+	int			enc = GetDatabaseEncoding();
+	char	   *copy;
+	int			pos = 0;
+
+	if (pg_encoding_verifymbstr(enc, s, len) == len)
+		return CStringGetTextDatum(s);
+	copy = pstrdup(s);
+	while (pos < len)
+	{
+		pos += pg_encoding_verifymbstr(enc, copy + pos, len - pos);
+		if (pos < len)
+			copy[pos++] = '?';
+	}
+	return CStringGetTextDatum(copy);
+}
+
 /* A text[] of one string field of the events; an empty string is NULL. */
 static Datum
 al_text_array(const AuditEvent *evs, int n, size_t offset)
@@ -173,7 +207,7 @@ al_text_array(const AuditEvent *evs, int n, size_t offset)
 		const char *s = ((const char *) &evs[i]) + offset;
 
 		nulls[i] = (s[0] == '\0');
-		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(s);
+		elems[i] = nulls[i] ? (Datum) 0 : al_text_datum(s);
 	}
 	return al_array(elems, nulls, n, TEXTOID, -1, false, TYPALIGN_INT);
 }
@@ -198,7 +232,7 @@ al_extension_ready(void)
  * back, SQLSTATE in al_last_sqlstate).
  */
 static int
-al_insert_events(const AuditEvent *evs, int n)
+al_insert_events(const AuditEvent *evs, int n, bool careful)
 {
 	volatile int result = -1;
 
@@ -222,7 +256,7 @@ al_insert_events(const AuditEvent *evs, int n)
 			result = 0;
 		else
 		{
-			if (al_insert_plan == NULL)
+			if (al_insert_plan[careful] == NULL)
 			{
 				Oid			argtypes[AL_INSERT_NARGS] = {
 					TIMESTAMPTZOID, TEXTOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID,
@@ -232,12 +266,13 @@ al_insert_events(const AuditEvent *evs, int n)
 				};
 				SPIPlanPtr	plan;
 
-				plan = SPI_prepare(al_insert_sql, AL_INSERT_NARGS, argtypes);
+				plan = SPI_prepare(careful ? psprintf("%s%s", al_insert_sql, al_on_conflict_sql) : al_insert_sql,
+								   AL_INSERT_NARGS, argtypes);
 				if (plan == NULL)
 					elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 				if (SPI_keepplan(plan) != 0)
 					elog(ERROR, "SPI_keepplan failed");
-				al_insert_plan = plan;
+				al_insert_plan[careful] = plan;
 			}
 
 			memset(nulls, ' ', sizeof(nulls));
@@ -287,7 +322,7 @@ al_insert_events(const AuditEvent *evs, int n)
 				elems[i] = CStringGetTextDatum(evs[i].entry_data[0] != '\0' ? evs[i].entry_data : "{}");
 			values[15] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
 
-			rc = SPI_execute_plan(al_insert_plan, values, nulls, false, 0);
+			rc = SPI_execute_plan(al_insert_plan[careful], values, nulls, false, 0);
 			if (rc != SPI_OK_INSERT)
 				elog(ERROR, "audit_log writer: INSERT returned %s", SPI_result_code_string(rc));
 			result = 1;
@@ -328,6 +363,7 @@ static AlWriteResult
 al_write_some(void)
 {
 	int			max = al_single_left > 0 ? 1 : AL_BATCH_MAX;
+	bool		careful = al_careful_left > 0 || al_single_left > 0;
 	int			n;
 	int			rc;
 	int			i;
@@ -356,7 +392,7 @@ al_write_some(void)
 	if (n == 0)
 		return AL_WRITE_IDLE;
 
-	rc = al_insert_events(al_batch, n);
+	rc = al_insert_events(al_batch, n, careful);
 	if (rc == 0)
 	{
 		if (!al_said_missing)
@@ -383,10 +419,19 @@ al_write_some(void)
 				al_log_event_line(&al_batch[i], false);
 		if (al_single_left > 0)
 			al_single_left -= n;
+		else if (al_careful_left > 0)
+			al_careful_left = Max(al_careful_left - n, 0);
 		return n == max ? AL_WRITE_MORE : AL_WRITE_SOME;
 	}
 
-	/* failed: retry a batch one event at a time to find the bad one */
+	/* failed: retry with ON CONFLICT DO NOTHING, in case rows were there */
+	if (!careful)
+	{
+		al_careful_left = n;
+		return AL_WRITE_MORE;
+	}
+
+	/* failed again: retry one event at a time to find the bad one */
 	if (n > 1)
 	{
 		al_single_left = n;
@@ -559,6 +604,13 @@ al_writer_main(Datum main_arg)
 	pgstat_report_appname("audit_log writer");
 	al_queue_attach_writer();
 	al_settings_snapshot(&al_settings, &al_nsettings);
+
+	/*
+	 * A writer that died after its commit but before it freed the slots
+	 * left at most one batch at the tail that is already in the table: the
+	 * first batch skips rows already there.
+	 */
+	al_careful_left = AL_BATCH_MAX;
 
 	ereport(LOG,
 			(errmsg("audit_log: writer started, writing captured events into database \"%s\"", al_database)));

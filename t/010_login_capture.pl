@@ -18,7 +18,7 @@ use Time::HiRes qw(usleep);
 my $secret = 'Xy-secret-9c1f3a';
 
 my $node = PostgreSQL::Test::Cluster->new('login');
-$node->init;
+$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'audit_log'
 audit_log.database = 'postgres'
@@ -117,6 +117,14 @@ for my $c (@cases)
 	$i++;
 }
 
+# A user name that is not valid UTF-8 (sent before any encoding is agreed)
+# is stored with '?' for the invalid bytes, never as invalid text.
+attempt("regress_bad\xffname", $secret, 'postgres', 'badenc');
+flush();
+is(login_rows('badenc'),
+	'FAILURE|ROLE_NOT_FOUND|regress_bad?name|postgres|127.0.0.1|scram-sha-256|false|ACCESS_SIGMA|t|t|t',
+	'invalid bytes in a user name are replaced');
+
 # A session: LOGIN SUCCESS once established, LOGOUT with its duration.
 my $err = attempt('regress_alice', $secret, 'postgres', 'session1', 'SELECT pg_sleep(1.2)');
 is($err, '', 'a correct password logs in');
@@ -161,9 +169,19 @@ $node->safe_psql('postgres', "ALTER SYSTEM RESET audit_log.capture; SELECT pg_re
 flush();
 is($node->safe_psql('postgres', q{
 SELECT string_agg(concat_ws('|', event_category, event_status, object_name, entry_data->>'old', entry_data->>'new'), ';' ORDER BY request_time)
-FROM audit_log.events WHERE event_type = 'SETTINGS_CHANGE'}),
+FROM audit_log.events WHERE event_type = 'SETTINGS_CHANGE' AND object_name = 'audit_log.capture'}),
 	'AUDIT_LOG|SUCCESS|audit_log.capture|all|USER_ACCOUNTS;AUDIT_LOG|SUCCESS|audit_log.capture|USER_ACCOUNTS|all',
 	'each change of audit_log.capture is a SETTINGS_CHANGE event');
+
+# audit_log.log_to_server: each written event also as one JSON line.
+$node->safe_psql('postgres', "ALTER SYSTEM SET audit_log.log_to_server = on; SELECT pg_reload_conf()");
+$node->poll_query_until('postgres', "SELECT current_setting('audit_log.log_to_server') = 'on'");
+attempt('regress_alice', 'wrong-password', 'postgres', 'tolog');
+flush();
+my ($line) = grep { /"application_name":"tolog"/ } split /\n/, slurp_file($node->logfile);
+like($line // '', qr/LOG:  audit_log: \{"event_id":"[0-9a-f-]{36}","request_time":"[0-9T:.-]+Z","event_category":"ACCESS_SIGMA","event_type":"LOGIN","event_status":"FAILURE","event_status_reason_code":"INVALID_PASSWORD","user_name":"regress_alice"/,
+	'log_to_server writes the event as one JSON line');
+$node->safe_psql('postgres', "ALTER SYSTEM RESET audit_log.log_to_server; SELECT pg_reload_conf()");
 
 # The status view and the roles.
 # (the LOGOUT of the previous session may still be on its way: retry)
@@ -188,6 +206,34 @@ my $log = slurp_file($node->logfile);
 my @ours = grep { /audit_log/ } split /\n/, $log;
 ok(!grep({ /\Q$secret\E/ } @ours), 'the password is in none of our log lines');
 unlike($log, qr/\Q$secret\E/, 'the password is nowhere in the server log');
+
+# "sorry, too many clients already" is raised before the backend has a
+# PGPROC: still recorded.
+$node->append_conf('postgresql.conf', "max_connections = 4\nsuperuser_reserved_connections = 0");
+$node->restart;
+my @hold;
+for (1 .. 4)
+{
+	my ($o, $e) = ('', '');
+	push @hold, IPC::Run::start([ 'psql', '-X', '-d', $node->connstr('postgres'), '-c', 'SELECT pg_sleep(6)' ],
+		'<', \undef, '>', \$o, '2>', \$e);
+}
+my $toomany;
+for my $k (1 .. 40)
+{
+	usleep(250_000);
+	if (attempt('regress_alice', $secret, 'postgres', "toomany$k") =~ /sorry, too many clients already/)
+	{
+		$toomany = "toomany$k";
+		last;
+	}
+}
+ok(defined $toomany, 'a connection refused with "sorry, too many clients already"');
+$_->finish for @hold;
+flush();
+is(login_rows($toomany // 'none'),
+	'FAILURE|TOO_MANY_CONNECTIONS|regress_alice|postgres|127.0.0.1|false|ACCESS_SIGMA|t|t|t',
+	'recorded as TOO_MANY_CONNECTIONS (no auth method: refused before authentication)');
 
 # Without preloading: a clear error for flush(), preloaded = false.
 $node->append_conf('postgresql.conf', "shared_preload_libraries = ''");

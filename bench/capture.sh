@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# bench/capture.sh: login capture benchmarks (run as root, ~2 minutes).
+#
+# 1. Connection rate: pgbench -C (a new connection per transaction, trivial
+#    query) against the same cluster without the library and with it
+#    preloaded (capture on); prints the ratio (target >= 0.95).  Because
+#    the rate swings with the load of a shared machine, it also prints the
+#    server CPU time per connection (postmaster, backends, writer), which
+#    is much steadier.
+# 2. Lag: logins at 200 per second (pgbench -C -R 200); the 99th percentile
+#    of logged_time - request_time of their LOGIN rows (target < 1 s).
+# 3. Writer throughput: the writer is paused (audit_log.pause_writer) while
+#    logins fill the queue, then resumed; events written per second
+#    (target >= 20,000).  The native comparison is one plain INSERT ...
+#    SELECT of as many rows into the same table.
+#
+# Builds and installs the extension into the system PostgreSQL 15, starts a
+# throwaway cluster in /tmp on its own port, stops it at the end.
+set -eu
+
+PORT=${PORT:-55439}
+here=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/audit_log_bench_capture.XXXXXX)
+DATA=$work/data
+SOCK=$work
+DUR=${DUR:-8}
+PAIRS=${PAIRS:-2}
+
+# A private copy of the system PostgreSQL 15 (it finds its files relative to
+# its binaries), so that parallel installs by others cannot swap the library
+# under the benchmark.
+mkdir -p "$work/pg/usr/lib/postgresql" "$work/pg/usr/share/postgresql"
+cp -a /usr/lib/postgresql/15 "$work/pg/usr/lib/postgresql/"
+cp -a /usr/share/postgresql/15 "$work/pg/usr/share/postgresql/"
+BIN=$work/pg/usr/lib/postgresql/15/bin
+
+cleanup() {
+	runuser -u postgres -- $BIN/pg_ctl -D "$DATA" -m immediate stop >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+(cd "$here" && make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null &&
+	install -m 755 audit_log.so "$BIN/../lib/" &&
+	install -m 644 audit_log.control audit_log--1.0.sql "$work/pg/usr/share/postgresql/15/extension/")
+chown -R postgres "$work"
+
+as_pg() { runuser -u postgres -- "$@"; }
+psql_() { as_pg $BIN/psql -X -q -A -t -h "$SOCK" -p "$PORT" -d postgres "$@"; }
+
+as_pg $BIN/initdb -D "$DATA" -U postgres -A trust >/dev/null
+cat >>"$DATA/postgresql.conf" <<EOF
+port = $PORT
+unix_socket_directories = '$SOCK'
+listen_addresses = ''
+max_connections = 50
+fsync = on
+audit_log.database = 'postgres'
+audit_log.queue_wait = '0'
+EOF
+echo "SELECT 1;" >"$work/select1.sql"
+chown postgres "$work/select1.sql"
+
+start() { # preload|nopreload
+	as_pg $BIN/pg_ctl -D "$DATA" -m fast stop >/dev/null 2>&1 || true
+	if [ "$1" = preload ]; then
+		as_pg $BIN/pg_ctl -D "$DATA" -l "$work/log" -w -o "-c shared_preload_libraries=audit_log" start >/dev/null
+	else
+		as_pg $BIN/pg_ctl -D "$DATA" -l "$work/log" -w start >/dev/null
+	fi
+}
+
+conn_rate() { # prints connections per second
+	as_pg $BIN/pgbench -n -C -c 4 -j 2 -T "$DUR" -f "$work/select1.sql" -h "$SOCK" -p "$PORT" postgres 2>/dev/null |
+		sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+}
+
+start preload
+psql_ -c "CREATE EXTENSION audit_log" >/dev/null
+
+ONLY=${ONLY:-123}
+if [[ $ONLY == *1* ]]; then
+echo "== 1. connection rate, pgbench -C -c 4 -j 2 -T $DUR (Unix socket, trust), $PAIRS alternating pairs"
+ratios=""
+for i in $(seq 1 "$PAIRS"); do
+	start nopreload; without=$(conn_rate)
+	start preload;   with=$(conn_rate)
+	r=$(echo "$with / $without" | bc -l)
+	ratios="$ratios $r"
+	printf "pair %d: without library %.0f conn/s, with capture %.0f conn/s, ratio %.3f\n" "$i" "$without" "$with" "$r"
+done
+median=$(echo $ratios | tr ' ' '\n' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
+printf "median ratio: %.3f (target >= 0.95)\n" "$median"
+
+# On a shared machine the rate above is at the mercy of other load; the CPU
+# the server spends per connection is not.  Server CPU = the postmaster and
+# its exited children (utime, stime, cutime, cstime) plus its live children
+# (the writer among them).
+server_ticks() {
+	local pm total=0 pid
+	pm=$(head -1 "$DATA/postmaster.pid")
+	total=$(awk '{print $14 + $15 + $16 + $17}' /proc/$pm/stat)
+	for pid in $(ps -o pid= --ppid "$pm"); do
+		[ -r /proc/$pid/stat ] && total=$((total + $(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null || echo 0)))
+	done
+	echo "$total"
+}
+cpu_per_conn() { # prints server CPU milliseconds per connection
+	local t0 t1 n=2000
+	t0=$(server_ticks)
+	as_pg $BIN/pgbench -n -C -c 4 -j 2 -t $((n / 4)) -f "$work/select1.sql" -h "$SOCK" -p "$PORT" postgres >/dev/null 2>&1
+	sleep 0.5	# let the last backends exit and the writer write
+	t1=$(server_ticks)
+	echo "($t1 - $t0) * 1000 / $(getconf CLK_TCK) / $n" | bc -l
+}
+cw=0; cc=0
+for i in $(seq 1 "$PAIRS"); do
+	start nopreload; a=$(cpu_per_conn)
+	start preload;   b=$(cpu_per_conn)
+	printf "cpu pair %d: without library %.3f ms/conn, with capture %.3f ms/conn\n" "$i" "$a" "$b"
+	cw=$(echo "$cw + $a" | bc -l); cc=$(echo "$cc + $b" | bc -l)
+done
+printf "server CPU per connection (mean of %d x 2000 connections): without library %.3f ms, with capture %.3f ms; throughput equivalent ratio %.3f (target >= 0.95)\n" \
+	"$PAIRS" "$(echo "$cw / $PAIRS" | bc -l)" "$(echo "$cc / $PAIRS" | bc -l)" "$(echo "$cw / $cc" | bc -l)"
+psql_ -c "SELECT audit_log.flush('60 s')" >/dev/null
+psql_ -c "SELECT 'events written: ' || written || ', dropped: ' || dropped FROM audit_log.status"
+
+fi
+if [[ $ONLY == *2* ]]; then
+echo "== 2. lag at 200 logins/s (pgbench -C -R 200 -T $DUR, flush_interval default 100ms)"
+t0=$(psql_ -c "SELECT now()")
+as_pg $BIN/pgbench -n -C -c 4 -j 2 -R 200 -T "$DUR" -f "$work/select1.sql" -h "$SOCK" -p "$PORT" \
+	-d postgres >/dev/null 2>&1
+psql_ -c "SELECT audit_log.flush('60 s')" >/dev/null
+psql_ -c "
+SELECT 'logins: ' || count(*)
+	|| ', rate: ' || round(count(*) / extract(epoch FROM max(request_time) - min(request_time)))
+	|| '/s, lag p50: ' || round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM logged_time - request_time)))
+	|| ' ms, p99: ' || round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM logged_time - request_time)))
+	|| ' ms, max: ' || round(1000 * max(extract(epoch FROM logged_time - request_time))) || ' ms (target p99 < 1000 ms)'
+FROM audit_log.events WHERE event_type = 'LOGIN' AND request_time >= '$t0'"
+
+fi
+if [[ $ONLY == *3* ]]; then
+echo "== 3. writer throughput from a full queue (audit_log.queue_size = 16384)"
+psql_ -c "SELECT audit_log.pause_writer(true)" >/dev/null
+as_pg $BIN/pgbench -n -C -c 4 -j 2 -t 2050 -f "$work/select1.sql" -h "$SOCK" -p "$PORT" postgres >/dev/null 2>&1
+queued=$(psql_ -c "SELECT queued FROM audit_log.status")
+w0=$(psql_ -c "SELECT written FROM audit_log.status")
+s=$(date +%s.%N)
+psql_ -c "SELECT audit_log.pause_writer(false)" -c "SELECT audit_log.flush('120 s')" >/dev/null
+e=$(date +%s.%N)
+w1=$(psql_ -c "SELECT written FROM audit_log.status")
+rate=$(echo "($w1 - $w0) / ($e - $s)" | bc -l)
+printf "queued: %s events; written %s in %.3f s: %.0f events/s (target >= 20000)\n" "$queued" "$((w1 - w0))" "$(echo "$e - $s" | bc -l)" "$rate"
+
+# Native comparison: the same number of rows inserted by one plain
+# INSERT ... SELECT into the same table (same partitions, key and index).
+n=$((w1 - w0))
+psql_ -c "CREATE TABLE bench_copy AS SELECT * FROM audit_log.events ORDER BY logged_time DESC LIMIT $n" >/dev/null
+native=$(psql_ -c "\\timing on" -c "INSERT INTO audit_log.events SELECT gen_random_uuid(), request_time, clock_timestamp(), event_category, event_type, event_status, event_status_reason_code, user_name, user_email, object_name, client_addr, application_name, database_name, backend_pid, session_id, source_node, entry_data FROM bench_copy" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+native_rate=$(echo "$n / ($native / 1000)" | bc -l)
+printf "native INSERT ... SELECT of %s rows into audit_log.events: %.0f ms = %.0f rows/s; writer/native ratio %.2f\n" \
+	"$n" "$native" "$native_rate" "$(echo "$rate / $native_rate" | bc -l)"
+
+fi
+echo "== machine: $(nproc) cores, $(date -u +%Y-%m-%d)"
