@@ -641,6 +641,12 @@ do_export(ExportRun *run)
 	name = psprintf("audit_log_%s_%s_%s_%s.csv", run->source,
 					compact_utc(run->from_time), compact_utc(run->to_time),
 					compact_utc(run->started_at));
+	/* room for "/.", ".sha256.tmp" and the NUL */
+	if (strlen(dir) + strlen(name) + 16 > MAXPGPATH)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("export directory path \"%s\" is too long", dir),
+				 errdetail("The path of an export file may have at most %d bytes.", MAXPGPATH - 16)));
 	snprintf(current_files.tmp_path, MAXPGPATH, "%s/.%s.tmp", dir, name);
 	run->file = psprintf("%s/%s", dir, name);
 	if (stat(run->file, &st) == 0)
