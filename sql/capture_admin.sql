@@ -109,6 +109,12 @@ CREATE USER MAPPING FOR regress_ca_alice SERVER regress_ca_srv2 OPTIONS (passwor
 -- error: must be superuser to create subscriptions
 CREATE SUBSCRIPTION regress_ca_sub2 CONNECTION 'dbname=x password=Secret_CA_9' PUBLICATION p WITH (connect = false);
 RESET ROLE;
+GRANT USAGE ON SCHEMA regress_ca_schema TO regress_ca_nopriv;
+GRANT SELECT ON regress_ca_schema.regress_ca_t TO regress_ca_nopriv WITH GRANT OPTION;
+SET ROLE regress_ca_nopriv;
+-- warning: not all privileges were granted (SUCCESS, "partial": true)
+GRANT SELECT, UPDATE ON regress_ca_schema.regress_ca_t TO regress_ca_robert;
+RESET ROLE;
 SELECT audit_log.flush();
 :show;
 

@@ -31,7 +31,9 @@
  *
  * The reason code of a FAILURE is the SQLSTATE of the command's own error;
  * otherwise the SQLSTATE of the error that aborted the (sub)transaction,
- * as seen by emit_log_hook; otherwise ROLLBACK.
+ * as seen by emit_log_hook; otherwise ROLLBACK.  A GRANT or REVOKE that
+ * PostgreSQL completes with "no privileges were granted/revoked" changed
+ * nothing and is FAILURE 01007/01006 (see pending_mark_warning).
  *
  * Events leave this backend only through al_enqueue(), which never raises
  * an error, so the transaction callbacks are safe at commit and abort.

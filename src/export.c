@@ -606,6 +606,8 @@ do_export(ExportRun *run)
 	int			nest;
 	int			i;
 	struct stat st;
+	TimestampTz t_copy;
+	TimestampTz t_sync;
 
 	check_export_privilege();
 
@@ -639,6 +641,12 @@ do_export(ExportRun *run)
 	name = psprintf("audit_log_%s_%s_%s_%s.csv", run->source,
 					compact_utc(run->from_time), compact_utc(run->to_time),
 					compact_utc(run->started_at));
+	/* room for "/.", ".sha256.tmp" and the NUL */
+	if (strlen(dir) + strlen(name) + 16 > MAXPGPATH)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("export directory path \"%s\" is too long", dir),
+				 errdetail("The path of an export file may have at most %d bytes.", MAXPGPATH - 16)));
 	snprintf(current_files.tmp_path, MAXPGPATH, "%s/.%s.tmp", dir, name);
 	run->file = psprintf("%s/%s", dir, name);
 	if (stat(run->file, &st) == 0)
@@ -672,10 +680,12 @@ do_export(ExportRun *run)
 							 GUC_ACTION_SAVE, true, 0, false);
 
 	sql = export_query(run);
+	t_copy = GetCurrentTimestamp();
 	run->rows = (int64) copy_query_to_writer(sql, &w);
 	AtEOXact_GUC(true, nest);
 
 	writer_flush(&w);
+	t_sync = GetCurrentTimestamp();
 	if (pg_fsync(w.fd) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -686,6 +696,9 @@ do_export(ExportRun *run)
 				 errmsg("could not close export file \"%s\": %m", current_files.tmp_path)));
 	w.fd = -1;
 	run->bytes = (int64) w.bytes;
+	elog(DEBUG1, "audit_log export: COPY of " INT64_FORMAT " rows took %ld ms, fsync %ld ms",
+		 run->rows, (long) ((t_sync - t_copy) / 1000),
+		 (long) ((GetCurrentTimestamp() - t_sync) / 1000));
 
 	if (pg_cryptohash_final(w.hash, digest, sizeof(digest)) < 0)
 		elog(ERROR, "could not finish SHA-256 checksum");
@@ -1235,7 +1248,13 @@ audit_log_export_csv(PG_FUNCTION_ARGS)
 				 errhint("The export file and its .sha256 file were kept; the run is recorded as FAILURE.")));
 	}
 	run.success = true;
-	record_run(&run, false);
+	{
+		TimestampTz t_rec = GetCurrentTimestamp();
+
+		record_run(&run, false);
+		elog(DEBUG1, "audit_log export: recording the run took %ld ms",
+			 (long) ((GetCurrentTimestamp() - t_rec) / 1000));
+	}
 
 	InitMaterializedSRF(fcinfo, 0);
 	values[0] = CStringGetTextDatum(run.file);

@@ -9,6 +9,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use File::Basename qw(basename dirname);
+use Time::HiRes qw(usleep);
 
 my $root    = PostgreSQL::Test::Utils::tempdir();    # audit_log.export_directory
 my $outside = PostgreSQL::Test::Utils::tempdir();    # somewhere else
@@ -228,6 +229,32 @@ $locker->query_safe('COMMIT;');
 $locker->quit;
 is_deeply([ files_in("$root/sub") ], \@before_sub, 'cancelled export leaves no file (not even a temporary one)');
 is(failures('sub'), $fail_before + 1, 'cancelled export recorded as FAILURE');
+
+# --- a backend terminated in the middle of an export removes its temporary file ---
+$locker = $node->background_psql('postgres');
+$locker->query_safe("BEGIN; LOCK audit_log.$part IN ACCESS EXCLUSIVE MODE;");
+my $victim = $node->background_psql('postgres', on_error_stop => 0);
+$victim->query_until(qr/started/,
+	"\\echo started\nSELECT * FROM audit_log.export_csv('sub', '$d0', '$d1');\n");
+my $victim_pid;
+for (my $i = 0; $i < 100 && !$victim_pid; $i++)
+{
+	$victim_pid = $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE query LIKE '%export_csv(''sub''%' AND wait_event_type = 'Lock'");
+	usleep(100_000) if !$victim_pid;
+}
+ok($victim_pid, 'export waits for its lock');
+ok(scalar(grep { /^\..*\.tmp$/ } files_in("$root/sub")) == 1, 'its temporary file exists while it runs');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($victim_pid)");
+for (my $i = 0; $i < 100; $i++)
+{
+	last if $node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $victim_pid") eq '0';
+	usleep(100_000);
+}
+eval { $victim->quit; };
+$locker->query_safe('COMMIT;');
+$locker->quit;
+is_deeply([ grep { /^\./ } files_in("$root/sub") ], [], 'terminated export: temporary file removed at exit');
 
 # --- export_command ---
 $node->append_conf('postgresql.conf', "audit_log.export_command = 'cp %p $copied/%f'");
