@@ -638,17 +638,31 @@ do_export(ExportRun *run)
 
 	dir = resolve_directory(run->directory);
 
-	name = psprintf("audit_log_%s_%s_%s_%s.csv", run->source,
-					compact_utc(run->from_time), compact_utc(run->to_time),
-					compact_utc(run->started_at));
-	/* room for "/.", ".sha256.tmp" and the NUL */
-	if (strlen(dir) + strlen(name) + 16 > MAXPGPATH)
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("export directory path \"%s\" is too long", dir),
-				 errdetail("The path of an export file may have at most %d bytes.", MAXPGPATH - 16)));
-	snprintf(current_files.tmp_path, MAXPGPATH, "%s/.%s.tmp", dir, name);
-	run->file = psprintf("%s/%s", dir, name);
+	/*
+	 * The file name holds the second it was written in.  When the same
+	 * window was exported within the same second (its file, or another
+	 * run's temporary file, is there), wait for the next second: the name
+	 * changes, and no export overwrites another.
+	 */
+	for (i = 0;; i++)
+	{
+		name = psprintf("audit_log_%s_%s_%s_%s.csv", run->source,
+						compact_utc(run->from_time), compact_utc(run->to_time),
+						compact_utc(run->started_at));
+		/* room for "/.", ".sha256.tmp" and the NUL */
+		if (strlen(dir) + strlen(name) + 16 > MAXPGPATH)
+			ereport(ERROR,
+					(errcode(ERRCODE_NAME_TOO_LONG),
+					 errmsg("export directory path \"%s\" is too long", dir),
+					 errdetail("The path of an export file may have at most %d bytes.", MAXPGPATH - 16)));
+		snprintf(current_files.tmp_path, MAXPGPATH, "%s/.%s.tmp", dir, name);
+		run->file = psprintf("%s/%s", dir, name);
+		if (i >= 3 || (stat(run->file, &st) != 0 && stat(current_files.tmp_path, &st) != 0))
+			break;
+		pg_usleep(USECS_PER_SEC - (long) (GetCurrentTimestamp() % USECS_PER_SEC) + 1000);
+		CHECK_FOR_INTERRUPTS();
+		run->started_at = GetCurrentTimestamp();
+	}
 	if (stat(run->file, &st) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_FILE),
