@@ -7,247 +7,38 @@
 
 /*
  * countif(c1 [, c2 ... c8]): rows where every condition is true.  One C
- * transition function serves every arity; each arity is its own aggregate.
+ * transition function (and its inverse, for moving window frames) serves
+ * every arity; each arity is its own aggregate, made by the loop below.
  */
-CREATE FUNCTION audit_log._countif_trans(bigint, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_trans';
-
-CREATE FUNCTION audit_log._countif_inv(bigint, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_inv';
-
-CREATE AGGREGATE audit_log.countif(boolean) (
-	SFUNC = audit_log._countif_trans,
-	STYPE = bigint,
-	INITCOND = '0',
-	COMBINEFUNC = pg_catalog.int8pl,
-	MSFUNC = audit_log._countif_trans,
-	MINVFUNC = audit_log._countif_inv,
-	MSTYPE = bigint,
-	MINITCOND = '0',
-	PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE audit_log.countif(boolean)
-	IS 'number of rows where every condition is true (NULL counts as false)';
-
-REVOKE ALL ON FUNCTION audit_log._countif_trans(bigint, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log._countif_inv(bigint, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log.countif(boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit_log.countif(boolean) TO audit_log_reader;
-
-CREATE FUNCTION audit_log._countif_trans(bigint, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_trans';
-
-CREATE FUNCTION audit_log._countif_inv(bigint, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_inv';
-
-CREATE AGGREGATE audit_log.countif(boolean, boolean) (
-	SFUNC = audit_log._countif_trans,
-	STYPE = bigint,
-	INITCOND = '0',
-	COMBINEFUNC = pg_catalog.int8pl,
-	MSFUNC = audit_log._countif_trans,
-	MINVFUNC = audit_log._countif_inv,
-	MSTYPE = bigint,
-	MINITCOND = '0',
-	PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE audit_log.countif(boolean, boolean)
-	IS 'number of rows where every condition is true (NULL counts as false)';
-
-REVOKE ALL ON FUNCTION audit_log._countif_trans(bigint, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log._countif_inv(bigint, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log.countif(boolean, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit_log.countif(boolean, boolean) TO audit_log_reader;
-
-CREATE FUNCTION audit_log._countif_trans(bigint, boolean, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_trans';
-
-CREATE FUNCTION audit_log._countif_inv(bigint, boolean, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_inv';
-
-CREATE AGGREGATE audit_log.countif(boolean, boolean, boolean) (
-	SFUNC = audit_log._countif_trans,
-	STYPE = bigint,
-	INITCOND = '0',
-	COMBINEFUNC = pg_catalog.int8pl,
-	MSFUNC = audit_log._countif_trans,
-	MINVFUNC = audit_log._countif_inv,
-	MSTYPE = bigint,
-	MINITCOND = '0',
-	PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE audit_log.countif(boolean, boolean, boolean)
-	IS 'number of rows where every condition is true (NULL counts as false)';
-
-REVOKE ALL ON FUNCTION audit_log._countif_trans(bigint, boolean, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log._countif_inv(bigint, boolean, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log.countif(boolean, boolean, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit_log.countif(boolean, boolean, boolean) TO audit_log_reader;
-
-CREATE FUNCTION audit_log._countif_trans(bigint, boolean, boolean, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_trans';
-
-CREATE FUNCTION audit_log._countif_inv(bigint, boolean, boolean, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_inv';
-
-CREATE AGGREGATE audit_log.countif(boolean, boolean, boolean, boolean) (
-	SFUNC = audit_log._countif_trans,
-	STYPE = bigint,
-	INITCOND = '0',
-	COMBINEFUNC = pg_catalog.int8pl,
-	MSFUNC = audit_log._countif_trans,
-	MINVFUNC = audit_log._countif_inv,
-	MSTYPE = bigint,
-	MINITCOND = '0',
-	PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE audit_log.countif(boolean, boolean, boolean, boolean)
-	IS 'number of rows where every condition is true (NULL counts as false)';
-
-REVOKE ALL ON FUNCTION audit_log._countif_trans(bigint, boolean, boolean, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log._countif_inv(bigint, boolean, boolean, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log.countif(boolean, boolean, boolean, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit_log.countif(boolean, boolean, boolean, boolean) TO audit_log_reader;
-
-CREATE FUNCTION audit_log._countif_trans(bigint, boolean, boolean, boolean, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_trans';
-
-CREATE FUNCTION audit_log._countif_inv(bigint, boolean, boolean, boolean, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_inv';
-
-CREATE AGGREGATE audit_log.countif(boolean, boolean, boolean, boolean, boolean) (
-	SFUNC = audit_log._countif_trans,
-	STYPE = bigint,
-	INITCOND = '0',
-	COMBINEFUNC = pg_catalog.int8pl,
-	MSFUNC = audit_log._countif_trans,
-	MINVFUNC = audit_log._countif_inv,
-	MSTYPE = bigint,
-	MINITCOND = '0',
-	PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE audit_log.countif(boolean, boolean, boolean, boolean, boolean)
-	IS 'number of rows where every condition is true (NULL counts as false)';
-
-REVOKE ALL ON FUNCTION audit_log._countif_trans(bigint, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log._countif_inv(bigint, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log.countif(boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit_log.countif(boolean, boolean, boolean, boolean, boolean) TO audit_log_reader;
-
-CREATE FUNCTION audit_log._countif_trans(bigint, boolean, boolean, boolean, boolean, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_trans';
-
-CREATE FUNCTION audit_log._countif_inv(bigint, boolean, boolean, boolean, boolean, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_inv';
-
-CREATE AGGREGATE audit_log.countif(boolean, boolean, boolean, boolean, boolean, boolean) (
-	SFUNC = audit_log._countif_trans,
-	STYPE = bigint,
-	INITCOND = '0',
-	COMBINEFUNC = pg_catalog.int8pl,
-	MSFUNC = audit_log._countif_trans,
-	MINVFUNC = audit_log._countif_inv,
-	MSTYPE = bigint,
-	MINITCOND = '0',
-	PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE audit_log.countif(boolean, boolean, boolean, boolean, boolean, boolean)
-	IS 'number of rows where every condition is true (NULL counts as false)';
-
-REVOKE ALL ON FUNCTION audit_log._countif_trans(bigint, boolean, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log._countif_inv(bigint, boolean, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log.countif(boolean, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit_log.countif(boolean, boolean, boolean, boolean, boolean, boolean) TO audit_log_reader;
-
-CREATE FUNCTION audit_log._countif_trans(bigint, boolean, boolean, boolean, boolean, boolean, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_trans';
-
-CREATE FUNCTION audit_log._countif_inv(bigint, boolean, boolean, boolean, boolean, boolean, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_inv';
-
-CREATE AGGREGATE audit_log.countif(boolean, boolean, boolean, boolean, boolean, boolean, boolean) (
-	SFUNC = audit_log._countif_trans,
-	STYPE = bigint,
-	INITCOND = '0',
-	COMBINEFUNC = pg_catalog.int8pl,
-	MSFUNC = audit_log._countif_trans,
-	MINVFUNC = audit_log._countif_inv,
-	MSTYPE = bigint,
-	MINITCOND = '0',
-	PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE audit_log.countif(boolean, boolean, boolean, boolean, boolean, boolean, boolean)
-	IS 'number of rows where every condition is true (NULL counts as false)';
-
-REVOKE ALL ON FUNCTION audit_log._countif_trans(bigint, boolean, boolean, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log._countif_inv(bigint, boolean, boolean, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log.countif(boolean, boolean, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit_log.countif(boolean, boolean, boolean, boolean, boolean, boolean, boolean) TO audit_log_reader;
-
-CREATE FUNCTION audit_log._countif_trans(bigint, boolean, boolean, boolean, boolean, boolean, boolean, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_trans';
-
-CREATE FUNCTION audit_log._countif_inv(bigint, boolean, boolean, boolean, boolean, boolean, boolean, boolean, boolean)
-RETURNS bigint
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'audit_log_countif_inv';
-
-CREATE AGGREGATE audit_log.countif(boolean, boolean, boolean, boolean, boolean, boolean, boolean, boolean) (
-	SFUNC = audit_log._countif_trans,
-	STYPE = bigint,
-	INITCOND = '0',
-	COMBINEFUNC = pg_catalog.int8pl,
-	MSFUNC = audit_log._countif_trans,
-	MINVFUNC = audit_log._countif_inv,
-	MSTYPE = bigint,
-	MINITCOND = '0',
-	PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE audit_log.countif(boolean, boolean, boolean, boolean, boolean, boolean, boolean, boolean)
-	IS 'number of rows where every condition is true (NULL counts as false)';
-
-REVOKE ALL ON FUNCTION audit_log._countif_trans(bigint, boolean, boolean, boolean, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log._countif_inv(bigint, boolean, boolean, boolean, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log.countif(boolean, boolean, boolean, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit_log.countif(boolean, boolean, boolean, boolean, boolean, boolean, boolean, boolean) TO audit_log_reader;
+DO $countif$
+DECLARE
+	args text;
+BEGIN
+	FOR n IN 1..8 LOOP
+		args := pg_catalog.array_to_string(pg_catalog.array_fill('boolean'::text, ARRAY[n]), ', ');
+		EXECUTE pg_catalog.format(
+			'CREATE FUNCTION audit_log._countif_trans(bigint, %1$s) RETURNS bigint'
+			' LANGUAGE C IMMUTABLE PARALLEL SAFE AS %2$L, %3$L',
+			args, 'MODULE_PATHNAME', 'audit_log_countif_trans');
+		EXECUTE pg_catalog.format(
+			'CREATE FUNCTION audit_log._countif_inv(bigint, %1$s) RETURNS bigint'
+			' LANGUAGE C IMMUTABLE PARALLEL SAFE AS %2$L, %3$L',
+			args, 'MODULE_PATHNAME', 'audit_log_countif_inv');
+		EXECUTE pg_catalog.format(
+			'CREATE AGGREGATE audit_log.countif(%s) (SFUNC = audit_log._countif_trans,'
+			' STYPE = bigint, INITCOND = ''0'', COMBINEFUNC = pg_catalog.int8pl,'
+			' MSFUNC = audit_log._countif_trans, MINVFUNC = audit_log._countif_inv,'
+			' MSTYPE = bigint, MINITCOND = ''0'', PARALLEL = SAFE)', args);
+		EXECUTE pg_catalog.format(
+			'COMMENT ON AGGREGATE audit_log.countif(%s) IS %L',
+			args, 'number of rows where every condition is true (NULL counts as false)');
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION audit_log._countif_trans(bigint, %s) FROM PUBLIC', args);
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION audit_log._countif_inv(bigint, %s) FROM PUBLIC', args);
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION audit_log.countif(%s) FROM PUBLIC', args);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION audit_log.countif(%s) TO audit_log_reader', args);
+	END LOOP;
+END
+$countif$;
 
 /*
  * Calendar days.  day(ts) follows the session's TimeZone (STABLE);
