@@ -240,6 +240,24 @@ drop_slot_quietly(PGconn *conn, const char *slot_name)
 }
 
 /*
+ * Forget a slot made by add_source: close the connection to its source,
+ * and first drop the slot there when the add_source that made it was
+ * rolled back.  Runs at transaction end, so it only warns.
+ */
+static void
+release_pending_slot(PendingSlot *ps, bool drop)
+{
+	if (drop && !drop_slot_quietly(ps->conn, ps->slot_name))
+		ereport(WARNING,
+				(errmsg("could not drop replication slot \"%s\" on the source after add_source was rolled back",
+						ps->slot_name),
+				 errhint("Drop it on the source: SELECT pg_drop_replication_slot('%s');",
+						 ps->slot_name)));
+	PQfinish(ps->conn);
+	pfree(ps);
+}
+
+/*
  * Transaction end: a slot made by an add_source that is being undone is
  * dropped; otherwise only the connection is closed.
  */
@@ -263,21 +281,8 @@ fleet_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			foreach(lc, pending_slots)
-			{
-				PendingSlot *ps = (PendingSlot *) lfirst(lc);
-
-				if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-				{
-					if (!drop_slot_quietly(ps->conn, ps->slot_name))
-						ereport(WARNING,
-								(errmsg("could not drop replication slot \"%s\" on the source after add_source was rolled back",
-										ps->slot_name),
-								 errhint("Drop it on the source: SELECT pg_drop_replication_slot('%s');",
-										 ps->slot_name)));
-				}
-				PQfinish(ps->conn);
-				pfree(ps);
-			}
+				release_pending_slot((PendingSlot *) lfirst(lc),
+									 event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT);
 			list_free(pending_slots);
 			pending_slots = NIL;
 			break;
@@ -317,14 +322,7 @@ fleet_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			keep = lappend(keep, ps);
 			continue;
 		}
-		if (!drop_slot_quietly(ps->conn, ps->slot_name))
-			ereport(WARNING,
-					(errmsg("could not drop replication slot \"%s\" on the source after add_source was rolled back",
-							ps->slot_name),
-					 errhint("Drop it on the source: SELECT pg_drop_replication_slot('%s');",
-							 ps->slot_name)));
-		PQfinish(ps->conn);
-		pfree(ps);
+		release_pending_slot(ps, true);
 	}
 	list_free(pending_slots);
 	pending_slots = keep;
