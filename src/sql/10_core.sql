@@ -196,6 +196,6 @@ GRANT EXECUTE ON FUNCTION audit_log.partition_name(date) TO audit_log_reader;
  * No day partition is made here: a partition made by this script would
  * belong to the extension, so pg_dump would leave it and its rows out, and
  * a restore would clash with the days this script made on the restore day.
- * Until the first maintain() (the maintenance job, or the capture writer at
- * start) every row waits safely in the default partition.
+ * Until the first maintain() (run it after CREATE EXTENSION; the maintenance
+ * job runs it daily) every row waits safely in the default partition.
  */
