@@ -7,28 +7,19 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::Bin;
+use AuditLogNode;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use IPC::Run;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('storm');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'audit_log'
-audit_log.database = 'postgres'
+my $node = scram_node('storm', qq{
 audit_log.flush_interval = '50ms'
-listen_addresses = '127.0.0.1'
-password_encryption = 'scram-sha-256'
 max_connections = 40
-log_statement = none
 });
-open my $hba, '>', $node->data_dir . '/pg_hba.conf' or die $!;
-print $hba "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
-close $hba;
-$node->start;
 $node->safe_psql('postgres', q{
-CREATE EXTENSION audit_log;
 CREATE ROLE regress_storm LOGIN PASSWORD 'the-right-one';
 });
 

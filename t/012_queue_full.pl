@@ -6,6 +6,9 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::Bin;
+use AuditLogNode;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use IPC::Run;
@@ -14,24 +17,12 @@ use Test::More;
 use Time::HiRes qw(time);
 
 my $wait_ms = 300;
-my $node = PostgreSQL::Test::Cluster->new('full');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'audit_log'
-audit_log.database = 'postgres'
+my $node = scram_node('full', qq{
 audit_log.queue_size = 64
 audit_log.queue_wait = '${wait_ms}ms'
 audit_log.flush_interval = '20ms'
-listen_addresses = '127.0.0.1'
-password_encryption = 'scram-sha-256'
-log_statement = none
 });
-open my $hba, '>', $node->data_dir . '/pg_hba.conf' or die $!;
-print $hba "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
-close $hba;
-$node->start;
 $node->safe_psql('postgres', q{
-CREATE EXTENSION audit_log;
 CREATE ROLE regress_full LOGIN PASSWORD 'right-one';
 });
 

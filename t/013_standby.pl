@@ -4,27 +4,18 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::Bin;
+use AuditLogNode;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use IPC::Run;
 use Test::More;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'audit_log'
-audit_log.database = 'postgres'
-audit_log.flush_interval = '20ms'
-listen_addresses = '127.0.0.1'
-password_encryption = 'scram-sha-256'
-log_statement = none
-});
-open my $hba, '>', $primary->data_dir . '/pg_hba.conf' or die $!;
-print $hba "local all all trust\nlocal replication all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
-close $hba;
-$primary->start;
+my $primary = scram_node('primary', "audit_log.flush_interval = '20ms'",
+	init => { allows_streaming => 1 },
+	hba_extra => "local replication all trust\n");
 $primary->safe_psql('postgres', q{
-CREATE EXTENSION audit_log;
 CREATE ROLE regress_sb LOGIN PASSWORD 'right-one';
 });
 $primary->backup('b1');

@@ -3,28 +3,19 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::Bin;
+use AuditLogNode;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use IPC::Run;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('crash');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'audit_log'
-audit_log.database = 'postgres'
+my $node = scram_node('crash', qq{
 audit_log.flush_interval = '20ms'
-listen_addresses = '127.0.0.1'
-password_encryption = 'scram-sha-256'
 restart_after_crash = on
-log_statement = none
 });
-open my $hba, '>', $node->data_dir . '/pg_hba.conf' or die $!;
-print $hba "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
-close $hba;
-$node->start;
 $node->safe_psql('postgres', q{
-CREATE EXTENSION audit_log;
 CREATE ROLE regress_crash LOGIN PASSWORD 'right-one';
 });
 
