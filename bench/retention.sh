@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
 # bench/retention.sh: how long audit_log.apply_retention() takes to remove one
 # expired UTC day, against DELETE FROM the same day's rows in an equivalent
-# unpartitioned table, on 90 days of about 5 million events; and whether its
-# time grows with the size of the table (about 1 million against about 5
-# million rows, the dropped day the same size in both).
+# unpartitioned table, on 90 days of about 5 million events; whether its time
+# grows with the size of the table (about 1 million against about 5 million
+# rows, the dropped day the same size in both) or with the size of the day;
+# and the least that removing a day by dropping its partition costs at all
+# (a bare DROP TABLE of another expired day's partition of the same size:
+# no lock timeouts, no row count, no event).
 #
 # Run as root from anywhere: it builds audit_log, installs it into a private
 # copy of the system PostgreSQL 15 (/usr/lib/postgresql/15, so that the
 # machine's own installation is not touched), starts a throwaway cluster in
-# /tmp on a free port, and stops and removes it at the end.  Each timing is
-# the median of $RUNS runs of the statement, each in a new session (as a
-# pg_cron job runs) and inside BEGIN ... ROLLBACK, so that every run works on
-# the same data; psql's \timing measures it.  The statements compared take
-# turns, so that the load of a shared machine weighs on each alike.
+# /tmp on a free port, and stops and removes it at the end.
+#
+# How it measures: the data is loaded with durability off (fast), then the
+# server restarts with the settings of a production server (fsync,
+# synchronous_commit and full_page_writes on, wal_level replica), because a
+# DELETE writes WAL for every row (and a full page image of every page it
+# touches first after a checkpoint) and a DROP does not: turning those off
+# would flatter the DELETE.  Each timed statement runs in a new session (as a
+# pg_cron job runs), right after a CHECKPOINT, and is committed; it removes a
+# day of its own, so every run removes a day of the same size from a table
+# of (almost) the same size: enough expired days are loaded, and before each
+# run audit_log.retention_days is set so that exactly the oldest one left is
+# expired.
+# The statements compared take turns, so that the load of a shared machine
+# weighs on each alike; psql's \timing measures each (commit included).
 set -eu
 
 PGVER=15
-RUNS=${RUNS:-9}
+RUNS=${RUNS:-7}			# expired days removed, one per run
 SMALL=${SMALL:-1000000}		# rows in the 90 kept days, first measurement
 BIG=${BIG:-5000000}			# rows in the 90 kept days, second measurement
 
@@ -59,32 +72,44 @@ audit_log.capture = 'none'
 shared_buffers = '512MB'
 max_wal_size = '8GB'
 checkpoint_timeout = '30min'
-# a throwaway cluster: load fast (the timed statements are rolled back, or
-# are one commit each, so these do not favour either side)
+autovacuum = off
+CONF
+# while loading only: the server restarts with production durability before
+# anything is timed
+cat >"$work/data/load.conf" <<CONF
 fsync = off
 synchronous_commit = off
 full_page_writes = off
 wal_level = minimal
 max_wal_senders = 0
-autovacuum = off
 CONF
+echo "include_if_exists = 'load.conf'" >>"$work/data/postgresql.conf"
 trap 'pg_ctl -D "$work/data" -m fast -w stop >/dev/null 2>&1' EXIT
 pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null || { cat "$work/server.log"; exit 1; }
 export PGHOST=$work PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 
+
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
-# time_ms DB SQL: the time of SQL in a new session of DB, rolled back
-time_ms() {
-	printf 'BEGIN;\n\\timing on\n%s\n\\timing off\nROLLBACK;\n' "$2" |
-		psql -X -At -v ON_ERROR_STOP=1 -d "$1" 2>/dev/null | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
-}
-# committed_ms DB SQL: the same, committed
-committed_ms() {
+# timed DB SQL: the time of SQL, committed, in a new session of DB, right
+# after a CHECKPOINT
+timed() {
+	psql -X -q -d "$1" -c CHECKPOINT
 	printf '\\timing on\n%s\n' "$2" |
-		psql -X -At -v ON_ERROR_STOP=1 -d "$1" 2>/dev/null | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+		psql -X -At -v ON_ERROR_STOP=1 -d "$1" 2>"$work/timed.err" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+	[ ! -s "$work/timed.err" ] || { cat "$work/timed.err" >&2; exit 1; }
 }
 median() { sort -n | awk '{ t[NR] = $1 } END { print t[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+# keep_days N: set audit_log.retention_days to N (a server setting)
+keep_days() {
+	sql -c "ALTER SYSTEM SET audit_log.retention_days = $1" -c 'SELECT pg_reload_conf()' >/dev/null
+	until [ "$(sql -d small -c 'SHOW audit_log.retention_days')" = "$1" ]; do sleep 0.1; done
+}
+# day_where N: the rows of the UTC day N days ago
+day_where() {
+	echo "request_time >= (((now() AT TIME ZONE 'UTC')::date - $1)::timestamp AT TIME ZONE 'UTC') AND request_time < (((now() AT TIME ZONE 'UTC')::date - $1 + 1)::timestamp AT TIME ZONE 'UTC')"
+}
 
 sql -c 'CREATE DATABASE small' >/dev/null
 for db in postgres small; do sql -d $db -c 'CREATE EXTENSION audit_log' >/dev/null; done
@@ -121,19 +146,20 @@ done
 
 small_per_day=$((SMALL / 90))
 big_per_day=$((BIG / 90))
-drop_sql='SELECT * FROM audit_log.apply_retention();'
+oldest_small=$((90 + RUNS))		# the oldest expired day of "small" is this many days ago
+oldest=$((90 + 2 * RUNS))		# and of "postgres"
 
-expired_where="request_time < (((now() AT TIME ZONE 'UTC')::date - 90)::timestamp AT TIME ZONE 'UTC')"
-delete_sql="DELETE FROM plain_events WHERE request_time >= (((now() AT TIME ZONE 'UTC')::date - 91)::timestamp AT TIME ZONE 'UTC') AND $expired_where;"
-
-# Two databases: "small" with about 1 million rows (90 kept days) and
-# "postgres" with about 5 million, each with one expired day (91 days old)
-# of the same size; in "postgres" also plain_events, an unpartitioned copy
-# of audit_log.events with the same indexes.
+# "postgres": 90 kept days of BIG/90 rows and 2 * RUNS expired days of the
+# same size (half for apply_retention, half for the bare DROP TABLE);
+# "small": 90 kept days of SMALL/90 rows and RUNS expired days of BIG/90
+# rows.  In "postgres" also plain_events, an unpartitioned copy of
+# audit_log.events with the same indexes.  maintain() then counts every
+# closed hour into the rollups, as the daily job does.
 start=$(date +%s)
-sql -d small -c "SELECT bench_fill(-91, -91, $big_per_day, 2)" -c "SELECT bench_fill(-90, -1, $small_per_day, 1)" \
+sql -d small -c "SELECT bench_fill(-$oldest_small, -91, $big_per_day, 2)" -c "SELECT bench_fill(-90, -1, $small_per_day, 1)" \
+	-c 'SELECT audit_log.maintain()' -c 'VACUUM ANALYZE audit_log.events' >/dev/null
+sql -c "SELECT bench_fill(-$oldest, -1, $big_per_day, 1)" -c 'SELECT audit_log.maintain()' \
 	-c 'VACUUM ANALYZE audit_log.events' >/dev/null
-sql -c "SELECT bench_fill(-91, -1, $big_per_day, 1)" -c 'VACUUM ANALYZE audit_log.events' >/dev/null
 sql <<'SQL' >/dev/null
 CREATE TABLE plain_events AS SELECT * FROM audit_log.events;
 ALTER TABLE plain_events ADD PRIMARY KEY (event_id, request_time);
@@ -143,59 +169,86 @@ SQL
 rows_small=$(sql -d small -c 'SELECT count(*) FROM audit_log.events')
 rows_big=$(sql -c 'SELECT count(*) FROM audit_log.events')
 rows_plain=$(sql -c 'SELECT count(*) FROM plain_events')
-expired=$(sql -c "SELECT count(*) FROM audit_log.events WHERE $expired_where")
 echo "loaded $rows_small rows (small), $rows_big rows (postgres) and $rows_plain rows (plain_events) in $(( $(date +%s) - start )) s"
-check_small=$(sql -d small -c "BEGIN" -c "$drop_sql" -c "ROLLBACK" | tr '\n' ' ')
-check_big=$(sql -c "BEGIN" -c "$drop_sql" -c "ROLLBACK" | tr '\n' ' ')
-deleted=$(printf 'BEGIN;\n%s\nROLLBACK;\n' "$delete_sql" | psql -X -At -v ON_ERROR_STOP=1 | sed -n 's/^DELETE //p')
-[ -n "$check_small" ] && [ -n "$check_big" ] || { echo "apply_retention dropped nothing: the benchmark is broken"; exit 1; }
-echo "apply_retention drops: $check_small(small), $check_big(postgres); DELETE deletes $deleted rows"
 
-# The three statements take turns, so that the load of a shared machine
-# weighs on each alike.
+# production durability from here on
+rm "$work/data/load.conf"
+pg_ctl -D "$work/data" -l "$work/server.log" -w restart >/dev/null || { cat "$work/server.log"; exit 1; }
+echo "restarted with fsync = $(sql -c 'SHOW fsync'), synchronous_commit = $(sql -c 'SHOW synchronous_commit'), full_page_writes = $(sql -c 'SHOW full_page_writes'), wal_level = $(sql -c 'SHOW wal_level')"
+
+# partition DB N: the partition of the UTC day N days ago, by name
+partition() { sql -d "$1" -c "SELECT audit_log.partition_name((now() AT TIME ZONE 'UTC')::date - $2)"; }
+
+# Run i, in "postgres": a bare DROP TABLE of the oldest day left (what
+# dropping a day's partition costs at the least: no lock timeouts, no count,
+# no event), then apply_retention() with retention_days set so that exactly
+# the next day is expired, then the DELETE of that same day from
+# plain_events; in "small", apply_retention() of its oldest day left.
+drop_sql='SELECT * FROM audit_log.apply_retention();'
 for i in $(seq "$RUNS"); do
-	echo "small $(time_ms small "$drop_sql")"
-	echo "big $(time_ms postgres "$drop_sql")"
-	echo "delete $(time_ms postgres "$delete_sql")"
+	n=$((oldest - 2 * (i - 1)))
+	echo "floor $(timed postgres "DROP TABLE audit_log.$(partition postgres $n);")"
+	n=$((n - 1))
+	keep_days $((n - 1))
+	echo "big $(timed postgres "$drop_sql")"
+	echo "delete $(timed postgres "DELETE FROM plain_events WHERE $(day_where $n);")"
+	n=$((oldest_small - i + 1))
+	keep_days $((n - 1))
+	echo "small $(timed small "$drop_sql")"
 done >"$work/times"
-t_small=$(awk '$1 == "small" { print $2 }' "$work/times" | median)
+awk 'NF != 2 { bad = 1 } END { exit bad }' "$work/times" || { echo "a timed statement failed:"; cat "$work/times"; exit 1; }
+# what the runs removed: every expired day, whole, and nothing else
+dropped_big=$(sql -c "SELECT count(*) || ' days, ' || sum((entry_data->>'dropped_rows')::bigint) || ' rows' FROM audit_log.events WHERE event_type = 'RETENTION'")
+dropped_small=$(sql -d small -c "SELECT count(*) || ' days, ' || sum((entry_data->>'dropped_rows')::bigint) || ' rows' FROM audit_log.events WHERE event_type = 'RETENTION'")
+left_big=$(sql -c "SELECT count(*) FROM audit_log.events WHERE event_type = 'LOGIN'")
+left_small=$(sql -d small -c "SELECT count(*) FROM audit_log.events WHERE event_type = 'LOGIN'")
+left_plain=$(sql -c "SELECT count(*) FROM plain_events WHERE event_type = 'LOGIN'")
+[ "$left_big" = "$((90 * big_per_day))" ] && [ "$left_small" = "$((90 * small_per_day))" ] &&
+	[ "$left_plain" = "$((left_big + RUNS * big_per_day))" ] ||
+	{ echo "the runs did not remove exactly the expired days: $left_big, $left_small and $left_plain rows left"; exit 1; }
+echo "removed by apply_retention: $dropped_big (postgres), $dropped_small (small); $left_big, $left_small and $left_plain rows left"
 t_big=$(awk '$1 == "big" { print $2 }' "$work/times" | median)
+t_small=$(awk '$1 == "small" { print $2 }' "$work/times" | median)
 t_delete=$(awk '$1 == "delete" { print $2 }' "$work/times" | median)
-echo "apply_retention, one expired day of $expired rows, table of $rows_small rows: $t_small ms (median of $RUNS)"
-echo "apply_retention, one expired day of $expired rows, table of $rows_big rows: $t_big ms (median of $RUNS)"
-echo "DELETE of the same day ($deleted rows) from plain_events ($rows_plain rows): $t_delete ms (median of $RUNS)"
+t_floor=$(awk '$1 == "floor" { print $2 }' "$work/times" | median)
+runs() { awk -v k="$1" '$1 == k { printf "%s ", $2 }' "$2"; }
+echo "apply_retention, a day of $big_per_day rows, table of $rows_big rows: $t_big ms (median of $RUNS; runs: $(runs big "$work/times"))"
+echo "apply_retention, a day of $big_per_day rows, table of $rows_small rows: $t_small ms (median of $RUNS; runs: $(runs small "$work/times"))"
+echo "DELETE of a day ($big_per_day rows) from plain_events ($rows_plain rows): $t_delete ms (median of $RUNS; runs: $(runs delete "$work/times"))"
+echo "bare DROP TABLE of a day's partition ($big_per_day rows): $t_floor ms (median of $RUNS; runs: $(runs floor "$work/times"))"
+t_vacuum=$(timed postgres 'VACUUM plain_events;')
+echo "VACUUM of plain_events that frees the space of the $RUNS DELETEs: $t_vacuum ms"
 
-# committed, once each: what a user sees, and what the table lock costs
-# others; a DELETE only frees the space after a VACUUM of the whole table
-t_ret_commit=$(committed_ms postgres "$drop_sql")
-lock_ms=$(sql -c "SELECT entry_data->>'table_lock_ms' FROM audit_log.events WHERE event_type = 'RETENTION' ORDER BY logged_time DESC LIMIT 1")
-left=$(sql -c "SELECT count(*) FROM audit_log.events WHERE $expired_where")
-t_del_commit=$(committed_ms postgres "$delete_sql")
-t_vacuum=$(committed_ms postgres 'VACUUM plain_events;')
-echo "committed: apply_retention $t_ret_commit ms (table-wide lock held $lock_ms ms), DELETE $t_del_commit ms, then VACUUM $t_vacuum ms"
-
-# 4. a day five times bigger (an audit log of about 25 million events in 90
-#    days), in both tables: apply_retention's only cost per row is a count(*)
+# Days five times bigger (an audit log of about 25 million events in 90
+# days): apply_retention reads the row count of a day from the hourly
+# rollups, so its own work does not follow the size of the day; the commit
+# of any DROP (the files removed) does.
+big5=$((big_per_day * 5))
 start=$(date +%s)
-sql -c "SELECT bench_fill(-91, -91, $((big_per_day * 5)), 4)" \
-	-c "INSERT INTO plain_events SELECT * FROM audit_log.events WHERE $expired_where" \
+sql -c "SELECT bench_fill(-96, -91, $big5, 4)" -c 'SELECT audit_log.maintain()' \
+	-c "INSERT INTO plain_events SELECT * FROM audit_log.events WHERE request_time < (((now() AT TIME ZONE 'UTC')::date - 90)::timestamp AT TIME ZONE 'UTC')" \
 	-c 'VACUUM ANALYZE audit_log.events' -c 'VACUUM ANALYZE plain_events' >/dev/null
-expired5=$(sql -c "SELECT count(*) FROM audit_log.events WHERE $expired_where")
-for i in $(seq 5); do
-	echo "big $(time_ms postgres "$drop_sql")"
-	echo "delete $(time_ms postgres "$delete_sql")"
+echo "loaded 6 expired days of $big5 rows into both tables in $(( $(date +%s) - start )) s"
+for n in 96 94 92; do
+	echo "floor $(timed postgres "DROP TABLE audit_log.$(partition postgres $n);")"
+	keep_days $((n - 2))
+	echo "big $(timed postgres "$drop_sql")"
+	echo "delete $(timed postgres "DELETE FROM plain_events WHERE $(day_where $((n - 1)));")"
 done >"$work/times5"
+awk 'NF != 2 { bad = 1 } END { exit bad }' "$work/times5" || { echo "a timed statement failed:"; cat "$work/times5"; exit 1; }
+left5=$(sql -c "SELECT count(*) FROM audit_log.events WHERE request_time < (((now() AT TIME ZONE 'UTC')::date - 90)::timestamp AT TIME ZONE 'UTC')")
+[ "$left5" = 0 ] || { echo "apply_retention left $left5 expired rows"; exit 1; }
 t_big5=$(awk '$1 == "big" { print $2 }' "$work/times5" | median)
 t_delete5=$(awk '$1 == "delete" { print $2 }' "$work/times5" | median)
-echo "loaded a day of $expired5 rows into both tables in $(( $(date +%s) - start )) s"
-echo "that day: apply_retention $t_big5 ms, DELETE $t_delete5 ms (median of 5)"
+t_floor5=$(awk '$1 == "floor" { print $2 }' "$work/times5" | median)
+echo "a day of $big5 rows (median of 3): apply_retention $t_big5 ms ($(runs big "$work/times5")), DELETE $t_delete5 ms ($(runs delete "$work/times5")), bare DROP TABLE $t_floor5 ms ($(runs floor "$work/times5"))"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 echo
-echo "ratio apply_retention / DELETE, 5M rows, same day of $expired rows, median of $RUNS rolled back: $(ratio "$t_big" "$t_delete") (target <= 0.10)"
-echo "ratio apply_retention / DELETE, a day of $expired5 rows, median of 5 rolled back: $(ratio "$t_big5" "$t_delete5")"
-echo "ratio apply_retention / DELETE, committed once: $(ratio "$t_ret_commit" "$t_del_commit")"
-echo "ratio apply_retention / (DELETE + VACUUM), committed once: $(ratio "$t_ret_commit" "$(awk -v a="$t_del_commit" -v b="$t_vacuum" 'BEGIN { print a + b }')")"
+echo "ratio apply_retention / DELETE, 5M rows, a day of $big_per_day rows: $(ratio "$t_big" "$t_delete") (target <= 0.10)"
+echo "ratio bare DROP TABLE of the partition / DELETE, the same day size (the least any drop costs): $(ratio "$t_floor" "$t_delete")"
+echo "ratio apply_retention / bare DROP TABLE: $(ratio "$t_big" "$t_floor")"
+echo "ratio apply_retention / (DELETE + its share of the VACUUM): $(ratio "$t_big" "$(awk -v a="$t_delete" -v b="$t_vacuum" -v r="$RUNS" 'BEGIN { print a + b / r }')")"
+echo "ratio apply_retention / DELETE, a day of $big5 rows: $(ratio "$t_big5" "$t_delete5"); bare DROP TABLE / DELETE: $(ratio "$t_floor5" "$t_delete5")"
 echo "growth of apply_retention from 1M to 5M rows: $(ratio "$t_big" "$t_small") (1.00 = no growth)"
-echo "expired rows left after the committed run: $left"
+echo "growth from a day of $big_per_day to a day of $big5 rows: apply_retention $(ratio "$t_big5" "$t_big"), bare DROP TABLE $(ratio "$t_floor5" "$t_floor")"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -109,6 +109,9 @@ CREATE TABLE audit_log.hourly_counts (
 	CONSTRAINT hourly_counts_pkey PRIMARY KEY (event_category, event_type, hour, event_status)
 );
 
+/* retention reads a day's hours from it (audit_log._rollup_day_rows) */
+CREATE INDEX hourly_counts_hour_idx ON audit_log.hourly_counts (hour);
+
 COMMENT ON TABLE audit_log.hourly_counts
 	IS 'events per UTC hour, category, type and status for the hours listed in rollup_days (maintained by maintain())';
 
@@ -241,6 +244,24 @@ BEGIN
 	END LOOP;
 	RETURN counted;
 END
+$$;
+
+/*
+ * apply_retention() calls this in its own transaction with the UTC days it
+ * dropped: their counts go with them, so that no derived data outlives its
+ * events.  (maintain() would forget them anyway, once it saw their
+ * partitions gone.)
+ */
+CREATE FUNCTION audit_log._on_days_dropped(days date[])
+RETURNS void
+LANGUAGE sql VOLATILE STRICT
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+	DELETE FROM audit_log.hourly_counts h
+	USING pg_catalog.unnest(days) AS d
+	WHERE h.hour >= (d::timestamp AT TIME ZONE 'UTC')
+	  AND h.hour < ((d + 1)::timestamp AT TIME ZONE 'UTC');
+	DELETE FROM audit_log.rollup_days rd WHERE rd.day = ANY (days);
 $$;
 
 /*
@@ -382,6 +403,7 @@ REVOKE ALL ON FUNCTION audit_log.days(date, date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._hour_day(timestamptz, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._rollup_late_row() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._maintain_rollups() FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._on_days_dropped(date[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._login_activity_plan(date, date, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.daily_login_activity(date, date, text) FROM PUBLIC;
 REVOKE ALL ON TABLE audit_log.hourly_counts, audit_log.rollup_days, audit_log.daily_login_activity_90d FROM PUBLIC;

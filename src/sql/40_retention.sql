@@ -103,6 +103,36 @@ BEGIN
 END
 $$;
 
+/*
+ * The number of rows in the partition part of day d as the hourly rollups know
+ * it, or NULL when they might not know it exactly.  They do when maintain()
+ * counted this very partition up to the end of its day and the trigger that
+ * counts every later insert into it fires always (even for replicated rows),
+ * and the append-only trigger still refuses deletes; then the sum is exact,
+ * and retention need not read a day to say how many rows it dropped.  Call
+ * it with part locked against writers, or the answer may be stale.
+ */
+CREATE FUNCTION audit_log._rollup_day_rows(d date, part regclass)
+RETURNS bigint
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT COALESCE((SELECT pg_catalog.sum(h.count)
+					 FROM audit_log.hourly_counts h
+					 WHERE h.hour >= (d::timestamp AT TIME ZONE 'UTC')
+					   AND h.hour < ((d + 1)::timestamp AT TIME ZONE 'UTC')), 0)::bigint
+	FROM audit_log.rollup_days rd
+	WHERE rd.day = d
+	  AND rd.partition = part
+	  AND rd.rolled_until >= ((d + 1)::timestamp AT TIME ZONE 'UTC')
+	  AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+				  WHERE t.tgrelid = part AND t.tgname = 'events_rollup_late'
+					AND t.tgenabled = 'A')
+	  AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+				  WHERE t.tgrelid = part AND t.tgname = 'events_append_only'
+					AND t.tgenabled IN ('O', 'A'))
+$$;
+
 /* The UTC days before first_day_kept that still have rows in events_default. */
 CREATE FUNCTION audit_log._expired_default_days(first_day_kept date)
 RETURNS date[]
@@ -323,8 +353,10 @@ BEGIN
 	history_deleted := audit_log._trim_cron_history();
 
 	/*
-	 * Drop.  Each attempt: SHARE-lock and count each expired partition
-	 * (readers go on; only writers into that old day wait), then ask for
+	 * Drop.  Each attempt: SHARE-lock and count each expired partition that
+	 * the hourly rollups do not count exactly (readers go on; only writers
+	 * into that old day wait; the others are read from the rollups once
+	 * locked, at no cost per row), then ask for
 	 * ACCESS EXCLUSIVE on events itself and on its default partition (for
 	 * at most lock_timeout), then drop the partitions whose own lock is free
 	 * at once.  When the table-wide lock is busy, the attempt's
@@ -344,6 +376,17 @@ BEGIN
 		counted_rows := '{}';
 		BEGIN
 			FOR i IN 1 .. pg_catalog.cardinality(cand_days) LOOP
+				/*
+				 * A day the rollups know exactly is read from them once its
+				 * partition is locked below; NULL stands for that here.
+				 */
+				IF audit_log._rollup_day_rows(cand_days[i],
+						pg_catalog.format('audit_log.%I', cand_parts[i])::pg_catalog.regclass) IS NOT NULL THEN
+					counted_days := counted_days || cand_days[i];
+					counted_parts := counted_parts || cand_parts[i];
+					counted_rows := counted_rows || NULL::bigint;
+					CONTINUE;
+				END IF;
 				BEGIN
 					EXECUTE pg_catalog.format('LOCK TABLE audit_log.%I IN SHARE MODE', cand_parts[i]);
 					EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM audit_log.%I', cand_parts[i]) INTO n;
@@ -362,9 +405,19 @@ BEGIN
 				FOR i IN 1 .. pg_catalog.cardinality(counted_days) LOOP
 					BEGIN
 						EXECUTE pg_catalog.format('LOCK TABLE audit_log.%I IN ACCESS EXCLUSIVE MODE NOWAIT', counted_parts[i]);
+						n := counted_rows[i];
+						IF n IS NULL THEN
+							/* No writer is left: the rollups are final (or, if a
+							 * trigger changed meanwhile, count after all). */
+							n := audit_log._rollup_day_rows(counted_days[i],
+									pg_catalog.format('audit_log.%I', counted_parts[i])::pg_catalog.regclass);
+							IF n IS NULL THEN
+								EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM audit_log.%I', counted_parts[i]) INTO n;
+							END IF;
+						END IF;
 						EXECUTE pg_catalog.format('DROP TABLE audit_log.%I', counted_parts[i]);
 						done_days := done_days || counted_days[i];
-						done_rows := done_rows || counted_rows[i];
+						done_rows := done_rows || n;
 					EXCEPTION WHEN lock_not_available THEN
 						busy := busy || counted_days[i];
 					END;
@@ -385,14 +438,11 @@ BEGIN
 	busy := busy || default_days;
 
 	/*
-	 * Data derived from the dropped days (rollups, for example) goes with
-	 * them: a part of the extension that keeps such data defines
-	 * audit_log._on_days_dropped(date[]), called here in the same
-	 * transaction.
+	 * Data derived from the dropped days goes with them, in this
+	 * transaction: the hourly rollups (30_analytics.sql defines the hook).
 	 */
-	IF pg_catalog.cardinality(done_days) > 0
-	   AND pg_catalog.to_regprocedure('audit_log._on_days_dropped(date[])') IS NOT NULL THEN
-		EXECUTE 'SELECT audit_log._on_days_dropped($1)' USING done_days;
+	IF pg_catalog.cardinality(done_days) > 0 THEN
+		PERFORM audit_log._on_days_dropped(done_days);
 	END IF;
 
 	IF pg_catalog.cardinality(busy) > 0 THEN
@@ -618,6 +668,7 @@ REVOKE ALL ON FUNCTION audit_log._retention_days() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._require_export_before_purge() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._retention_first_day_kept(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._expired_day_partitions(date) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._rollup_day_rows(date, regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._expired_default_days(date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._days_not_exported(date[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._cron_available() FROM PUBLIC;
