@@ -192,6 +192,8 @@ DECLARE
 	problems text[];
 	part text;
 	cutoff date;
+	retention_drops text[];
+	older_left boolean;
 	checked integer := 0;
 	failed integer := 0;
 BEGIN
@@ -262,13 +264,29 @@ BEGIN
 				pg_catalog.to_char(nx.day, 'YYYY-MM-DD'));
 		ELSIF h.rows = 0 AND s.rows > 0 THEN
 			part := audit_log.partition_name(d);
-			IF d <= cutoff AND NOT EXISTS (
-					SELECT 1 FROM audit_log.seals x
-					WHERE x.day < d AND x.rows > 0
-					  AND EXISTS (SELECT 1 FROM audit_log.events e
-								  WHERE e.request_time >= (x.day::timestamp AT TIME ZONE 'UTC')
-									AND e.request_time < ((x.day + 1)::timestamp AT TIME ZONE 'UTC'))) THEN
-				/* Retention drops the oldest days first: not tampering. */
+			/*
+			 * Retention drops the oldest days first, so a day gone with no
+			 * older sealed day left is expired, not tampered with.  A newer
+			 * day can go first only when require_export_before_purge held
+			 * back an older one: then the RETENTION event that dropped it,
+			 * with exactly its sealed rows, says so.  (Those events are read
+			 * once, and only when some day needs them.)
+			 */
+			older_left := d <= cutoff AND EXISTS (
+				SELECT 1 FROM audit_log.seals x
+				WHERE x.day < d AND x.rows > 0
+				  AND EXISTS (SELECT 1 FROM audit_log.events e
+							  WHERE e.request_time >= (x.day::timestamp AT TIME ZONE 'UTC')
+								AND e.request_time < ((x.day + 1)::timestamp AT TIME ZONE 'UTC')));
+			IF older_left AND retention_drops IS NULL THEN
+				SELECT COALESCE(pg_catalog.array_agg((x.value->>'day') || ':' || (x.value->>'rows')), '{}')
+				INTO retention_drops
+				FROM audit_log.events e, pg_catalog.jsonb_array_elements(e.entry_data->'dropped') AS x
+				WHERE e.event_category = 'AUDIT_LOG' AND e.event_type = 'RETENTION'
+				  AND pg_catalog.jsonb_typeof(e.entry_data->'dropped') = 'array';
+			END IF;
+			IF d <= cutoff AND (NOT older_left
+					OR pg_catalog.to_char(d, 'YYYY-MM-DD') || ':' || s.rows = ANY (retention_drops)) THEN
 				IF pg_catalog.cardinality(problems) = 0 THEN
 					day := d; ok := NULL; rows := 0;
 					detail := pg_catalog.format('expired: its %s sealed rows were removed by retention, not verifiable', s.rows);
