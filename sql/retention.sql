@@ -108,11 +108,9 @@ ALTER SYSTEM SET audit_log.retention_days = 36501;
 ALTER SYSTEM SET audit_log.retention_days = 30;
 SELECT pg_reload_conf();
 -- wait until this session has read the new configuration
-\set ECHO none
-\o /dev/null
-SELECT 'SELECT pg_sleep(0.05) WHERE current_setting(''audit_log.retention_days'') <> ''30''' FROM generate_series(1, 200) \gexec
-\o
-\set ECHO all
+\set setting audit_log.retention_days
+\set value 30
+\i test/wait_for_setting.psql
 SHOW audit_log.retention_days;
 BEGIN;
 CREATE TEMP TABLE ret_case30 AS
@@ -139,11 +137,9 @@ WHERE event_type = 'RETENTION' AND logged_time > :'t0' ORDER BY logged_time DESC
 ALTER SYSTEM SET audit_log.require_export_before_purge = on;
 SELECT pg_reload_conf();
 -- wait until this session has read the new configuration
-\set ECHO none
-\o /dev/null
-SELECT 'SELECT pg_sleep(0.05) WHERE current_setting(''audit_log.require_export_before_purge'') <> ''on''' FROM generate_series(1, 200) \gexec
-\o
-\set ECHO all
+\set setting audit_log.require_export_before_purge
+\set value on
+\i test/wait_for_setting.psql
 SHOW audit_log.require_export_before_purge;
 CREATE TEMP TABLE ret_exp AS
 SELECT n, (now() AT TIME ZONE 'UTC')::date - n AS day FROM generate_series(35, 38) AS n;
@@ -213,11 +209,12 @@ ALTER SYSTEM RESET audit_log.require_export_before_purge;
 ALTER SYSTEM RESET audit_log.retention_days;
 SELECT pg_reload_conf();
 -- wait until this session has read the new configuration
-\set ECHO none
-\o /dev/null
-SELECT 'SELECT pg_sleep(0.05) WHERE current_setting(''audit_log.require_export_before_purge'') <> ''off'' OR current_setting(''audit_log.retention_days'') <> ''90''' FROM generate_series(1, 200) \gexec
-\o
-\set ECHO all
+\set setting audit_log.require_export_before_purge
+\set value off
+\i test/wait_for_setting.psql
+\set setting audit_log.retention_days
+\set value 90
+\i test/wait_for_setting.psql
 SHOW audit_log.retention_days;
 SHOW audit_log.require_export_before_purge;
 SELECT held_back_days FROM audit_log._retention_status();

@@ -23,11 +23,9 @@ SELECT label, audit_log.seal(day) ~ '^[0-9a-f]{64}$' AS sealed FROM sr_day ORDER
 -- require_export_before_purge on, and a successful export of "exported" only
 ALTER SYSTEM SET audit_log.require_export_before_purge = on;
 SELECT pg_reload_conf();
-\set ECHO none
-\o /dev/null
-SELECT 'SELECT pg_sleep(0.05) WHERE current_setting(''audit_log.require_export_before_purge'') <> ''on''' FROM generate_series(1, 200) \gexec
-\o
-\set ECHO all
+\set setting audit_log.require_export_before_purge
+\set value on
+\i test/wait_for_setting.psql
 SHOW audit_log.require_export_before_purge;
 INSERT INTO audit_log.export_runs (started_at, finished_at, source, from_time, to_time, file, rows, bytes, sha256, status, error, job_name)
 SELECT now(), now(), 'events', day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC',
@@ -61,9 +59,7 @@ SELECT c.label, v.ok FROM sr_day c JOIN audit_log.verify((SELECT day FROM sr_day
 
 ALTER SYSTEM RESET audit_log.require_export_before_purge;
 SELECT pg_reload_conf();
-\set ECHO none
-\o /dev/null
-SELECT 'SELECT pg_sleep(0.05) WHERE current_setting(''audit_log.require_export_before_purge'') <> ''off''' FROM generate_series(1, 200) \gexec
-\o
-\set ECHO all
+\set setting audit_log.require_export_before_purge
+\set value off
+\i test/wait_for_setting.psql
 SHOW audit_log.require_export_before_purge;
