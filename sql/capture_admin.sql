@@ -108,6 +108,10 @@ CREATE SERVER regress_ca_srv3 FOREIGN DATA WRAPPER postgres_fdw;
 CREATE USER MAPPING FOR regress_ca_alice SERVER regress_ca_srv2 OPTIONS (password 'Secret_CA_8');
 -- error: must be superuser to create subscriptions
 CREATE SUBSCRIPTION regress_ca_sub2 CONNECTION 'dbname=x password=Secret_CA_9' PUBLICATION p WITH (connect = false);
+-- error: permission denied to drop objects (of a role one is not a member of)
+DROP OWNED BY regress_ca_alice;
+-- error: permission denied to reassign objects
+REASSIGN OWNED BY regress_ca_alice TO regress_ca_nopriv;
 RESET ROLE;
 GRANT USAGE ON SCHEMA regress_ca_schema TO regress_ca_nopriv;
 GRANT SELECT ON regress_ca_schema.regress_ca_t TO regress_ca_nopriv WITH GRANT OPTION;
@@ -210,6 +214,7 @@ SHOW audit_log.capture;
 :mark;
 DROP SERVER regress_ca_srv2;
 DROP SCHEMA regress_ca_schema CASCADE;
+REASSIGN OWNED BY regress_ca_robert, regress_ca_nopriv TO regress_ca_alice;
 DROP OWNED BY regress_ca_alice;
 DROP ROLE regress_ca_alice, regress_ca_robert, regress_ca_nopriv;
 DROP ROLE regress_ca_team;

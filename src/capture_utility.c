@@ -1537,6 +1537,55 @@ build_grant(GrantStmt *stmt)
 	jb_finish(&jb, ev);
 }
 
+/* The names of a list of RoleSpecs. */
+static List *
+rolespec_names(List *specs)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	foreach(lc, specs)
+		names = lappend(names, (char *) rolespec_name((RoleSpec *) lfirst(lc)));
+	return names;
+}
+
+/*
+ * DROP OWNED BY roles: drops the objects the roles own in this database and
+ * revokes every privilege granted to them here.
+ */
+static void
+build_drop_owned(DropOwnedStmt *stmt)
+{
+	AuditEvent *ev;
+	JsonBuf		jb;
+
+	ev = new_event(AL_CAT_ACCOUNT_TYPES, "DROP_OWNED",
+				   join_names(rolespec_names(stmt->roles)));
+	if (ev == NULL)
+		return;
+	jb_init(&jb);
+	jb_rolespecs(&jb, "roles", stmt->roles);
+	jb_bool(&jb, "cascade", stmt->behavior == DROP_CASCADE);
+	jb_finish(&jb, ev);
+}
+
+/* REASSIGN OWNED BY roles TO new_owner: ownership moves in this database. */
+static void
+build_reassign_owned(ReassignOwnedStmt *stmt)
+{
+	AuditEvent *ev;
+	JsonBuf		jb;
+
+	ev = new_event(AL_CAT_ACCOUNT_TYPES, "REASSIGN_OWNED",
+				   join_names(rolespec_names(stmt->roles)));
+	if (ev == NULL)
+		return;
+	jb_init(&jb);
+	jb_rolespecs(&jb, "roles", stmt->roles);
+	jb_str(&jb, "new_owner", rolespec_name(stmt->newrole));
+	jb_finish(&jb, ev);
+}
+
 /* ALTER DEFAULT PRIVILEGES [FOR ROLE ...] [IN SCHEMA ...] GRANT/REVOKE. */
 static void
 build_default_privileges(AlterDefaultPrivilegesStmt *stmt)
@@ -1935,6 +1984,9 @@ statement_categories(Node *stmt)
 			if (creating_extension)
 				return 0;
 			return CAT(AL_CAT_ACCOUNT_TYPES);
+		case T_DropOwnedStmt:
+		case T_ReassignOwnedStmt:
+			return CAT(AL_CAT_ACCOUNT_TYPES);
 		case T_RenameStmt:
 			if (((RenameStmt *) stmt)->renameType == OBJECT_ROLE)
 				return CAT(AL_CAT_USER_ACCOUNTS) | CAT(AL_CAT_TEAMS);
@@ -2013,6 +2065,12 @@ build_statement(Node *stmt)
 			break;
 		case T_AlterDefaultPrivilegesStmt:
 			build_default_privileges((AlterDefaultPrivilegesStmt *) stmt);
+			break;
+		case T_DropOwnedStmt:
+			build_drop_owned((DropOwnedStmt *) stmt);
+			break;
+		case T_ReassignOwnedStmt:
+			build_reassign_owned((ReassignOwnedStmt *) stmt);
 			break;
 		case T_CreateForeignServerStmt:
 			build_create_server((CreateForeignServerStmt *) stmt);

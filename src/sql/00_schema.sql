@@ -67,6 +67,8 @@ INSERT INTO audit_log.event_types (event_category, event_type, description, buil
 	('ACCOUNT_TYPES', 'GRANT_PRIVILEGE', 'Privileges on objects were granted', true),
 	('ACCOUNT_TYPES', 'REVOKE_PRIVILEGE', 'Privileges on objects were revoked', true),
 	('ACCOUNT_TYPES', 'ALTER_DEFAULT_PRIVILEGES', 'Default privileges for future objects were changed', true),
+	('ACCOUNT_TYPES', 'DROP_OWNED', 'DROP OWNED: the objects roles owned in a database were dropped and their privileges there revoked', true),
+	('ACCOUNT_TYPES', 'REASSIGN_OWNED', 'REASSIGN OWNED: the objects roles owned in a database were given to another role', true),
 	('TEAMS', 'CREATE_TEAM', 'A group (NOLOGIN) role was created', true),
 	('TEAMS', 'ALTER_TEAM', 'A group role''s settings were changed', true),
 	('TEAMS', 'DROP_TEAM', 'A group role was dropped', true),
