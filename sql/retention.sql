@@ -322,4 +322,17 @@ SELECT object_name, entry_data->>'action' AS action, entry_data->>'schedule' AS 
 FROM audit_log.events WHERE event_type = 'SCHEDULE_CHANGE' AND logged_time > :'t0'
 ORDER BY logged_time, object_name COLLATE "C";
 
+-- DROP EXTENSION removes the audit_log_* pg_cron jobs of this database, and
+-- only those, in its own transaction (rolled back here: so are they)
+SELECT audit_log.schedule('5 4 * * *');
+SELECT cron.schedule('regress_other_job', '0 0 31 2 *', 'SELECT 1') > 0 AS other_scheduled;
+BEGIN;
+SET LOCAL client_min_messages = warning;
+DROP EXTENSION audit_log CASCADE;
+SELECT jobname FROM cron.job ORDER BY jobname COLLATE "C";
+ROLLBACK;
+SELECT jobname, schedule FROM cron.job ORDER BY jobname COLLATE "C";
+SELECT cron.unschedule('regress_other_job');
+SELECT audit_log.unschedule();
+
 DROP ROLE regress_ret_admin, regress_ret_reader, regress_ret_writer;

@@ -314,6 +314,7 @@ _PG_init(void)
 	al_preloaded = process_shared_preload_libraries_in_progress;
 
 	define_settings();
+	al_retention_init();
 
 	if (!al_preloaded)
 		return;

@@ -102,4 +102,7 @@ extern void al_require_preload(const char *what);
 /* log_event.c: set while the extension itself moves or removes rows */
 extern int	al_internal_dml_depth;
 
+/* retention.c: DROP EXTENSION audit_log also removes our pg_cron jobs */
+extern void al_retention_init(void);
+
 #endif							/* AUDIT_LOG_H */
