@@ -52,5 +52,30 @@ FROM pg_catalog.pg_inherits i
 LEFT JOIN pg_catalog.pg_trigger t ON t.tgrelid = i.inhrelid AND t.tgname = 'events_skip_duplicate'
 WHERE i.inhparent = 'audit_log.events'::regclass;
 
+-- Every failed attempt is an ADD_SOURCE FAILURE event, through the capture
+-- queue (so it outlives its transaction), with the SQLSTATE, the acting
+-- role, and the connection string without its password.
+CREATE ROLE regress_fleet_adder IN ROLE audit_log_admin;
+GRANT EXECUTE ON FUNCTION audit_log.add_source(text, text) TO regress_fleet_adder;
+SELECT set_config('regress_fleet.t0', clock_timestamp()::text, false) IS NOT NULL AS marked;
+SET ROLE regress_fleet_adder;
+-- error: must be superuser
+SELECT audit_log.add_source('regress_y', 'host=db1 user=repl password=Secret_FLEET_1');
+RESET ROLE;
+-- error: unreachable
+SELECT audit_log.add_source('regress_gone', 'host=/nonexistent/socket/dir port=1 dbname=x password=Secret_FLEET_2');
+-- error: bad name
+SELECT audit_log.add_source('Bad-Name', 'host=db1');
+-- error: a connection string that does not parse (recorded without it)
+SELECT audit_log.add_source('regress_z', 'host=db1 password Secret_FLEET_3');
+SELECT audit_log.flush();
+SELECT event_category, event_status, event_status_reason_code AS reason, user_name, object_name, entry_data
+FROM audit_log.events
+WHERE event_type = 'ADD_SOURCE' AND request_time >= current_setting('regress_fleet.t0')::timestamptz
+ORDER BY request_time;
+SELECT count(*) AS rows_with_secret FROM audit_log.events WHERE events::text LIKE '%Secret_FLEET%';
+REVOKE EXECUTE ON FUNCTION audit_log.add_source(text, text) FROM regress_fleet_adder;
+DROP ROLE regress_fleet_adder;
+
 DROP ROLE regress_fleet_reader;
 DROP ROLE regress_fleet_admin;

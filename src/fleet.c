@@ -51,6 +51,7 @@
 #include "replication/worker_internal.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -59,6 +60,7 @@
 #include "libpq-fe.h"
 
 #include "audit_log.h"
+#include "capture.h"
 
 PG_FUNCTION_INFO_V1(audit_log_redact_conninfo);
 PG_FUNCTION_INFO_V1(audit_log_add_source);
@@ -82,6 +84,8 @@ typedef struct PendingSlot
 	PGconn	   *conn;
 	char		slot_name[NAMEDATALEN];
 	SubTransactionId subid;
+	AuditEvent	undone;			/* ADD_SOURCE FAILURE (ROLLBACK), recorded if
+								 * the add_source is undone */
 } PendingSlot;
 
 static List *pending_slots = NIL;
@@ -247,6 +251,9 @@ drop_slot_quietly(PGconn *conn, const char *slot_name)
 static void
 release_pending_slot(PendingSlot *ps, bool drop)
 {
+	/* the SUCCESS event went with the transaction: say it was undone */
+	if (drop && al_preloaded)
+		(void) al_enqueue(&ps->undone);
 	if (drop && !drop_slot_quietly(ps->conn, ps->slot_name))
 		ereport(WARNING,
 				(errmsg("could not drop replication slot \"%s\" on the source after add_source was rolled back",
@@ -332,13 +339,14 @@ fleet_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
  * Remember a slot made in this transaction (see PendingSlot).
  */
 static void
-remember_slot(PGconn *conn, const char *slot_name)
+remember_slot(PGconn *conn, const char *slot_name, const AuditEvent *undone)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 	PendingSlot *ps = palloc0(sizeof(PendingSlot));
 
 	ps->conn = conn;
 	strlcpy(ps->slot_name, slot_name, sizeof(ps->slot_name));
+	memcpy(&ps->undone, undone, sizeof(AuditEvent));
 	ps->subid = GetCurrentSubTransactionId();
 	pending_slots = lappend(pending_slots, ps);
 	MemoryContextSwitchTo(oldcxt);
@@ -396,20 +404,66 @@ rethrow_without_context(MemoryContext cxt)
 }
 
 /*
- * audit_log.add_source(name text, conninfo text) RETURNS void
- *
- * Subscribes this collector to the publication audit_log_events of a
+ * An ADD_SOURCE FAILURE event: an attempt that failed (reason: its
+ * SQLSTATE), or one that succeeded and was then undone by its transaction
+ * (reason ROLLBACK).  It goes through the capture queue, which outlives the
+ * transaction, whereas the SUCCESS event add_source logs goes with it.  The
+ * connection string is recorded without its secrets, or not at all when it
+ * could not be parsed; message is the error's message, never its detail
+ * (which may quote the server's answer).
+ */
+static void
+make_add_source_failure(AuditEvent *ev, const char *name, const char *user,
+						const char *redacted, const char *reason,
+						const char *message)
+{
+	StringInfoData buf;
+	int			attempt;
+
+	al_event_init_session(ev, AL_CAT_CONNECTIONS, "ADD_SOURCE", false);
+	al_strlcpy_clip(ev->user_name, user, sizeof(ev->user_name));
+	al_strlcpy_clip(ev->object_name, name, sizeof(ev->object_name));
+	strlcpy(ev->reason_code, reason, sizeof(ev->reason_code));
+	/* whole, or without the message, or with the name only: valid JSON */
+	for (attempt = 0; attempt < 3; attempt++)
+	{
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "{\"source\": ");
+		escape_json(&buf, name);
+		if (redacted != NULL && attempt < 2)
+		{
+			appendStringInfoString(&buf, ", \"conninfo\": ");
+			escape_json(&buf, redacted);
+		}
+		if (message != NULL && attempt < 1)
+		{
+			appendStringInfoString(&buf, ", \"error\": ");
+			escape_json(&buf, message);
+		}
+		appendStringInfoChar(&buf, '}');
+		if (buf.len < (int) sizeof(ev->entry_data))
+		{
+			strlcpy(ev->entry_data, buf.data, sizeof(ev->entry_data));
+			pfree(buf.data);
+			return;
+		}
+		pfree(buf.data);
+	}
+	strlcpy(ev->entry_data, "{}", sizeof(ev->entry_data));
+}
+
+/*
+ * The body of audit_log.add_source(name text, conninfo text): subscribes
+ * this collector to the publication audit_log_events of a
  * source.  Order matters: everything that can fail is checked first
  * (connection, wal_level, publication, slot name), then the subscription,
  * its bookkeeping row and the ADD_SOURCE event are made locally, and the
  * slot on the source is created last; a rollback from then on drops it
  * (fleet_xact_callback).
  */
-Datum
-audit_log_add_source(PG_FUNCTION_ARGS)
+static void
+add_source(char *name, char *conninfo, const char *user, char **redacted_out)
 {
-	char	   *name;
-	char	   *conninfo;
 	char	   *redacted;
 	char	   *subname;
 	char		slot_name[NAMEDATALEN];
@@ -420,13 +474,8 @@ audit_log_add_source(PG_FUNCTION_ARGS)
 	char	   *source_node;
 	char	   *reason = NULL;
 	MemoryContext cxt = CurrentMemoryContext;
+	AuditEvent	undone;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("source name and connection string must not be null")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	conninfo = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	check_source_name(name);
 	if (!superuser())
 		ereport(ERROR,
@@ -440,6 +489,7 @@ audit_log_add_source(PG_FUNCTION_ARGS)
 	snprintf(slot_name, sizeof(slot_name), FLEET_SUB_PREFIX "%s_%08x",
 			 name, (uint32) (GetSystemIdentifier() & 0xFFFFFFFF));
 	redacted = redact_conninfo(conninfo);
+	*redacted_out = redacted;
 
 	if (get_subscription_oid(subname, true) != InvalidOid)
 		ereport(ERROR,
@@ -537,7 +587,55 @@ audit_log_add_source(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
-	remember_slot(conn, slot_name);
+	make_add_source_failure(&undone, name, user, redacted, "ROLLBACK", NULL);
+	remember_slot(conn, slot_name, &undone);
+}
+
+/*
+ * audit_log.add_source(name text, conninfo text) RETURNS void: add_source()
+ * above, and an ADD_SOURCE FAILURE event when it fails.
+ */
+Datum
+audit_log_add_source(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	char	   *conninfo;
+	char	   *volatile redacted = NULL;
+	const char *user;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source name and connection string must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	conninfo = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	user = GetUserNameFromId(GetUserId(), true);
+	if (user == NULL)
+		user = "";
+
+	PG_TRY();
+	{
+		add_source(name, conninfo, user, (char **) &redacted);
+	}
+	PG_CATCH();
+	{
+		if (al_preloaded)
+		{
+			ErrorData  *edata;
+			AuditEvent	ev;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			make_add_source_failure(&ev, name, user, redacted,
+									unpack_sql_state(edata->sqlerrcode),
+									edata->message);
+			(void) al_enqueue(&ev);
+			FreeErrorData(edata);
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 
 	PG_RETURN_VOID();
 }

@@ -145,6 +145,17 @@ is($src2->safe_psql('postgres', 'SELECT count(*) FROM pg_replication_slots'), '0
 	'add_source rolled back: its slot on the source is dropped again');
 is($coll->safe_psql('postgres', 'SELECT count(*) FROM pg_subscription'), '0',
 	'add_source rolled back: no subscription');
+$coll->safe_psql('postgres', 'SELECT audit_log.flush()');
+is($coll->safe_psql('postgres',
+		"SELECT string_agg(event_status || ' ' || event_status_reason_code, ', ' ORDER BY request_time)"
+		. " FROM audit_log.events WHERE event_type = 'ADD_SOURCE' AND object_name = 'src2'"),
+	'FAILURE ROLLBACK',
+	'add_source rolled back: recorded as FAILURE, reason ROLLBACK (its SUCCESS event went with it)');
+like($coll->safe_psql('postgres',
+		"SELECT string_agg(event_status || ' ' || event_status_reason_code, ', ' ORDER BY request_time)"
+		. " FROM audit_log.events WHERE event_type = 'ADD_SOURCE' AND object_name = 'src1'"),
+	qr/^FAILURE 08001$/,
+	'add_source with a wrong password: recorded as FAILURE, reason 08001 (could not connect)');
 
 # Not the server itself.
 ($ret, $out, $err) = $coll->psql('postgres',
@@ -164,8 +175,12 @@ is($coll->safe_psql('postgres', q{
 	'src1,src2', 'one ADD_SOURCE event per source added');
 is($coll->safe_psql('postgres', q{
 	SELECT bool_and(entry_data->>'conninfo' LIKE '%user=''fleet_repl''%' AND entry_data->>'conninfo' NOT LIKE '%password%')
-	FROM audit_log.events WHERE event_type = 'ADD_SOURCE'}),
+	FROM audit_log.events WHERE event_type = 'ADD_SOURCE' AND event_status = 'SUCCESS'}),
 	't', 'ADD_SOURCE records the connection string without its password');
+is($coll->safe_psql('postgres', q{
+	SELECT count(*) FROM audit_log.events
+	WHERE event_type = 'ADD_SOURCE' AND (entry_data::text LIKE '%password%' OR entry_data::text LIKE '%wrong-pw-77%')}),
+	'0', 'no ADD_SOURCE event, failed ones included, holds a password');
 is($coll->safe_psql('postgres', "SELECT count(*) FROM audit_log.events e WHERE e::text LIKE '%$secret%'"
 		. " OR e::text LIKE '%wrong-pw-77%'"),
 	'0', 'no event at the collector holds a password');
