@@ -9,9 +9,11 @@
  * that waits also makes every later reader and writer of the table queue
  * behind it, so every lock is asked for with a short lock_timeout (or
  * NOWAIT), and a day whose locks are busy is left for the next run.  The
- * slow part (counting the rows of a day) happens before the table-wide lock
- * is asked for, under a SHARE lock on that day's partition only, so the
- * table-wide lock is held for catalog work of a few milliseconds.
+ * row count of a day comes from the hourly rollups when they count it
+ * exactly (_rollup_day_rows); otherwise counting it, the only slow part,
+ * happens before the table-wide lock is asked for, under a SHARE lock on
+ * that day's partition only.  Either way the table-wide lock is held for
+ * catalog work of a few milliseconds.
  */
 
 CREATE FUNCTION audit_log._retention_days()
