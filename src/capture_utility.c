@@ -1550,39 +1550,26 @@ rolespec_names(List *specs)
 }
 
 /*
- * DROP OWNED BY roles: drops the objects the roles own in this database and
- * revokes every privilege granted to them here.
+ * DROP OWNED BY roles (drops the objects the roles own in this database and
+ * revokes every privilege granted to them here), or, with new_owner,
+ * REASSIGN OWNED BY roles TO new_owner (ownership moves in this database).
  */
 static void
-build_drop_owned(DropOwnedStmt *stmt)
+build_owned(const char *event_type, List *roles, RoleSpec *new_owner,
+			DropBehavior behavior)
 {
 	AuditEvent *ev;
 	JsonBuf		jb;
 
-	ev = new_event(AL_CAT_ACCOUNT_TYPES, "DROP_OWNED",
-				   join_names(rolespec_names(stmt->roles)));
+	ev = new_event(AL_CAT_ACCOUNT_TYPES, event_type, join_names(rolespec_names(roles)));
 	if (ev == NULL)
 		return;
 	jb_init(&jb);
-	jb_rolespecs(&jb, "roles", stmt->roles);
-	jb_bool(&jb, "cascade", stmt->behavior == DROP_CASCADE);
-	jb_finish(&jb, ev);
-}
-
-/* REASSIGN OWNED BY roles TO new_owner: ownership moves in this database. */
-static void
-build_reassign_owned(ReassignOwnedStmt *stmt)
-{
-	AuditEvent *ev;
-	JsonBuf		jb;
-
-	ev = new_event(AL_CAT_ACCOUNT_TYPES, "REASSIGN_OWNED",
-				   join_names(rolespec_names(stmt->roles)));
-	if (ev == NULL)
-		return;
-	jb_init(&jb);
-	jb_rolespecs(&jb, "roles", stmt->roles);
-	jb_str(&jb, "new_owner", rolespec_name(stmt->newrole));
+	jb_rolespecs(&jb, "roles", roles);
+	if (new_owner != NULL)
+		jb_str(&jb, "new_owner", rolespec_name(new_owner));
+	else
+		jb_bool(&jb, "cascade", behavior == DROP_CASCADE);
 	jb_finish(&jb, ev);
 }
 
@@ -2067,10 +2054,12 @@ build_statement(Node *stmt)
 			build_default_privileges((AlterDefaultPrivilegesStmt *) stmt);
 			break;
 		case T_DropOwnedStmt:
-			build_drop_owned((DropOwnedStmt *) stmt);
+			build_owned("DROP_OWNED", ((DropOwnedStmt *) stmt)->roles, NULL,
+						((DropOwnedStmt *) stmt)->behavior);
 			break;
 		case T_ReassignOwnedStmt:
-			build_reassign_owned((ReassignOwnedStmt *) stmt);
+			build_owned("REASSIGN_OWNED", ((ReassignOwnedStmt *) stmt)->roles,
+						((ReassignOwnedStmt *) stmt)->newrole, DROP_RESTRICT);
 			break;
 		case T_CreateForeignServerStmt:
 			build_create_server((CreateForeignServerStmt *) stmt);
