@@ -409,8 +409,10 @@ BEGIN
 						EXECUTE pg_catalog.format('LOCK TABLE audit_log.%I IN ACCESS EXCLUSIVE MODE NOWAIT', counted_parts[i]);
 						n := counted_rows[i];
 						IF n IS NULL THEN
-							/* No writer is left: the rollups are final (or, if a
-							 * trigger changed meanwhile, count after all). */
+							/*
+							 * No writer is left: the rollups are final (or,
+							 * if a trigger changed meanwhile, count after all).
+							 */
 							n := audit_log._rollup_day_rows(counted_days[i],
 									pg_catalog.format('audit_log.%I', counted_parts[i])::pg_catalog.regclass);
 							IF n IS NULL THEN
