@@ -483,7 +483,10 @@ al_client_backends(void)
 	return count;
 }
 
-/* Remember the current values of every audit_log.* setting. */
+/*
+ * Remember the current values of every audit_log.* setting, and of
+ * shared_preload_libraries (which decides whether capture runs at all).
+ */
 static void
 al_settings_snapshot(AlSettingValue **out, int *nout)
 {
@@ -502,7 +505,8 @@ al_settings_snapshot(AlSettingValue **out, int *nout)
 	{
 		const char *name = vars[i]->name;
 
-		if (strncmp(name, "audit_log.", 10) != 0 ||
+		if ((strncmp(name, "audit_log.", 10) != 0 &&
+			 strcmp(name, "shared_preload_libraries") != 0) ||
 			(vars[i]->flags & GUC_CUSTOM_PLACEHOLDER))
 			continue;
 		result[n].name = pstrdup(name);
@@ -516,9 +520,13 @@ al_settings_snapshot(AlSettingValue **out, int *nout)
 	*nout = n;
 }
 
-/* Queue one SETTINGS_CHANGE event. */
+/*
+ * Queue one SETTINGS_CHANGE event; at_start: found when the writer started
+ * (the change was made while the server was down).
+ */
 static void
-al_queue_settings_change(const char *name, const char *oldval, const char *newval)
+al_queue_settings_change(const char *name, const char *oldval, const char *newval,
+						 bool at_start)
 {
 	AuditEvent	ev;
 	StringInfoData buf;
@@ -546,6 +554,8 @@ al_queue_settings_change(const char *name, const char *oldval, const char *newva
 		escape_json(&buf, newval);
 	else
 		appendStringInfoString(&buf, "null");
+	if (at_start)
+		appendStringInfoString(&buf, ", \"at_start\": true");
 	appendStringInfoChar(&buf, '}');
 	if (buf.len < AL_ENTRY_DATA_LEN)
 		strlcpy(ev.entry_data, buf.data, sizeof(ev.entry_data));
@@ -555,11 +565,147 @@ al_queue_settings_change(const char *name, const char *oldval, const char *newva
 		resetStringInfo(&buf);
 		appendStringInfoString(&buf, "{\"setting\": ");
 		escape_json(&buf, name);
-		appendStringInfoString(&buf, ", \"truncated\": true}");
+		appendStringInfoString(&buf, ", \"truncated\": true");
+		if (at_start)
+			appendStringInfoString(&buf, ", \"at_start\": true");
+		appendStringInfoChar(&buf, '}');
 		strlcpy(ev.entry_data, buf.data, sizeof(ev.entry_data));
 	}
 	pfree(buf.data);
 	(void) al_enqueue(&ev);
+}
+
+/*
+ * audit_log._settings_seen holds the settings as the writer last saw them
+ * (20_capture.sql).  At start (compare), every setting whose value differs
+ * from that record is reported as a SETTINGS_CHANGE made while the server
+ * was down; then, and after every reload, the record is replaced by the
+ * current values.  The rule of al_writer_reload applies: changes are
+ * recorded when AUDIT_LOG is captured, or when audit_log.capture itself
+ * changed.  Nothing happens on a hot standby or before the extension
+ * exists; an empty record is filled without reporting anything.  An error
+ * is logged and does not stop the writer.
+ */
+static void
+al_settings_seen_sync(bool compare)
+{
+	volatile int nchanged = 0;
+	int		   *volatile changed = NULL;
+	char	  **volatile oldvals = NULL;
+	volatile bool capture_changed = false;
+	volatile bool committed = false;
+	int			i;
+
+	if (RecoveryInProgress())
+		return;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		Oid			nsp;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		nsp = get_namespace_oid("audit_log", true);
+		if (al_extension_ready() && OidIsValid(nsp) &&
+			OidIsValid(get_relname_relid("_settings_seen", nsp)))
+		{
+			if (compare)
+			{
+				if (SPI_execute("SELECT name, value FROM audit_log._settings_seen", true, 0) != SPI_OK_SELECT)
+					elog(ERROR, "could not read audit_log._settings_seen");
+				if (SPI_processed > 0)
+				{
+					uint64		nsaved = SPI_processed;
+
+					changed = MemoryContextAlloc(al_writer_cxt, sizeof(int) * Max(al_nsettings, 1));
+					oldvals = MemoryContextAllocZero(al_writer_cxt, sizeof(char *) * Max(al_nsettings, 1));
+					for (i = 0; i < al_nsettings; i++)
+					{
+						char	   *oldval = NULL;
+						bool		known = false;
+						uint64		j;
+
+						for (j = 0; j < nsaved; j++)
+						{
+							char	   *name = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1);
+
+							if (name != NULL && strcmp(name, al_settings[i].name) == 0)
+							{
+								oldval = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2);
+								known = true;
+								break;
+							}
+						}
+						if (known &&
+							((oldval == NULL) != (al_settings[i].value == NULL) ||
+							 (oldval != NULL && strcmp(oldval, al_settings[i].value) != 0)))
+						{
+							changed[nchanged] = i;
+							oldvals[nchanged] = oldval ? MemoryContextStrdup(al_writer_cxt, oldval) : NULL;
+							nchanged++;
+							if (strcmp(al_settings[i].name, "audit_log.capture") == 0)
+								capture_changed = true;
+						}
+					}
+				}
+			}
+			if (SPI_execute("DELETE FROM audit_log._settings_seen", false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "could not update audit_log._settings_seen");
+			for (i = 0; i < al_nsettings; i++)
+			{
+				Oid			types[2] = {TEXTOID, TEXTOID};
+				Datum		values[2];
+				char		nulls[2] = {' ', ' '};
+
+				values[0] = CStringGetTextDatum(al_settings[i].name);
+				if (al_settings[i].value != NULL)
+					values[1] = CStringGetTextDatum(al_settings[i].value);
+				else
+				{
+					values[1] = (Datum) 0;
+					nulls[1] = 'n';
+				}
+				if (SPI_execute_with_args("INSERT INTO audit_log._settings_seen (name, value) VALUES ($1, $2)",
+										  2, types, values, nulls, false, 0) != SPI_OK_INSERT)
+					elog(ERROR, "could not update audit_log._settings_seen");
+			}
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		committed = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(al_writer_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(LOG,
+				(errcode(edata->sqlerrcode),
+				 errmsg("audit_log: could not compare the settings with those of the last start: %s",
+						edata->message)));
+		FreeErrorData(edata);
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(al_writer_cxt);
+
+	/* reported once the record is updated, so that no change is told twice */
+	if (committed && (capture_changed || al_category_captured(AL_CAT_AUDIT_LOG)))
+		for (i = 0; i < nchanged; i++)
+			al_queue_settings_change(al_settings[changed[i]].name, oldvals[i],
+									 al_settings[changed[i]].value, true);
+	for (i = 0; i < nchanged; i++)
+		if (oldvals[i])
+			pfree(oldvals[i]);
+	if (changed)
+		pfree(changed);
+	if (oldvals)
+		pfree(oldvals);
 }
 
 /* SIGHUP: reload, then report every audit_log.* setting that changed. */
@@ -599,7 +745,7 @@ al_writer_reload(void)
 		if (!known ||
 			(oldval == NULL) != (now[i].value == NULL) ||
 			(oldval != NULL && strcmp(oldval, now[i].value) != 0))
-			al_queue_settings_change(now[i].name, oldval, now[i].value);
+			al_queue_settings_change(now[i].name, oldval, now[i].value, false);
 	}
 	for (j = 0; j < al_nsettings; j++)
 	{
@@ -611,6 +757,7 @@ al_writer_reload(void)
 		pfree(al_settings);
 	al_settings = now;
 	al_nsettings = nnow;
+	al_settings_seen_sync(false);
 }
 
 /*
@@ -633,6 +780,7 @@ al_writer_main(Datum main_arg)
 	pgstat_report_appname("audit_log writer");
 	al_queue_attach_writer();
 	al_settings_snapshot(&al_settings, &al_nsettings);
+	al_settings_seen_sync(true);
 
 	/*
 	 * A writer that died after its commit but before it freed the slots

@@ -235,6 +235,31 @@ is(login_rows($toomany // 'none'),
 	'FAILURE|TOO_MANY_CONNECTIONS|regress_alice|postgres|127.0.0.1|false|ACCESS_SIGMA|t|t|t',
 	'recorded as TOO_MANY_CONNECTIONS (no auth method: refused before authentication)');
 
+# Settings changed while the server was down are SETTINGS_CHANGE events at
+# the next start (at_start), also those only a restart applies; a restart
+# without a change records nothing more.
+$node->append_conf('postgresql.conf', "audit_log.queue_size = 4096\naudit_log.queue_wait = '250ms'");
+$node->restart;
+flush();
+my $at_start = q{SELECT string_agg(concat_ws('|', object_name, entry_data->>'old', entry_data->>'new'), ';' ORDER BY object_name)
+	FROM audit_log.events WHERE event_type = 'SETTINGS_CHANGE' AND (entry_data->>'at_start')::boolean};
+is($node->safe_psql('postgres', $at_start),
+	'audit_log.queue_size|16384|4096;audit_log.queue_wait|1s|250ms',
+	'settings changed while the server was down are recorded when it starts');
+$node->restart;
+flush();
+is($node->safe_psql('postgres', $at_start),
+	'audit_log.queue_size|16384|4096;audit_log.queue_wait|1s|250ms',
+	'a restart without a change records nothing more');
+# audit_log.capture turned off in the file across a restart is on record too
+$node->append_conf('postgresql.conf', "audit_log.capture = 'none'");
+$node->restart;
+flush();
+is($node->safe_psql('postgres', q{SELECT concat_ws('|', entry_data->>'old', entry_data->>'new')
+	FROM audit_log.events WHERE event_type = 'SETTINGS_CHANGE' AND object_name = 'audit_log.capture'
+	AND (entry_data->>'at_start')::boolean}),
+	'all|none', 'capture turned off across a restart is recorded');
+
 # Without preloading: a clear error for flush(), preloaded = false.
 $node->append_conf('postgresql.conf', "shared_preload_libraries = ''");
 $node->restart;
