@@ -520,6 +520,15 @@ al_settings_snapshot(AlSettingValue **out, int *nout)
 	*nout = n;
 }
 
+/* Two values of a setting differ (NULL stands for no value). */
+static bool
+al_values_differ(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == NULL) != (b == NULL);
+	return strcmp(a, b) != 0;
+}
+
 /*
  * Queue one SETTINGS_CHANGE event; at_start: found when the writer started
  * (the change was made while the server was down).
@@ -638,9 +647,7 @@ al_settings_seen_sync(bool compare)
 								break;
 							}
 						}
-						if (known &&
-							((oldval == NULL) != (al_settings[i].value == NULL) ||
-							 (oldval != NULL && strcmp(oldval, al_settings[i].value) != 0)))
+						if (known && al_values_differ(oldval, al_settings[i].value))
 						{
 							changed[nchanged] = i;
 							oldvals[nchanged] = oldval ? MemoryContextStrdup(al_writer_cxt, oldval) : NULL;
@@ -742,9 +749,7 @@ al_writer_reload(void)
 				break;
 			}
 		}
-		if (!known ||
-			(oldval == NULL) != (now[i].value == NULL) ||
-			(oldval != NULL && strcmp(oldval, now[i].value) != 0))
+		if (!known || al_values_differ(oldval, now[i].value))
 			al_queue_settings_change(now[i].name, oldval, now[i].value, false);
 	}
 	for (j = 0; j < al_nsettings; j++)
