@@ -1,9 +1,12 @@
 # audit_log: PGXS build.
 #
-# The install script audit_log--1.0.sql is assembled from the fragments in
-# src/sql/ (one per feature, applied in name order), so that each feature
-# keeps its SQL beside its C.  Tests are found by their folders: sql/ for
-# pg_regress, specs/ for isolation, t/ for TAP, test/ for pgTAP.
+# Versions: audit_log--1.0.sql is the released 1.0 install script and is
+# frozen (t/015_update.pl checks its sha256 against test/frozen.sha256).
+# Every later SQL change goes into an update script, audit_log--1.0--1.1.sql
+# for 1.1; CREATE EXTENSION of the default version runs 1.0 and then the
+# update scripts, so a fresh install and an updated one are made by the same
+# statements.  Tests are found by their folders: sql/ for pg_regress, specs/
+# for isolation, t/ for TAP, test/ for pgTAP.
 
 MODULE_big = audit_log
 OBJS = \
@@ -20,11 +23,13 @@ OBJS = \
 	src/queue.o \
 	src/retention.o \
 	src/seal.o \
+	src/version.o \
 	src/writer.o
 
 EXTENSION = audit_log
-DATA_built = audit_log--1.0.sql
-SQL_FRAGMENTS = $(sort $(wildcard src/sql/*.sql))
+DATA = \
+	audit_log--1.0.sql \
+	audit_log--1.0--1.1.sql
 
 PG_CPPFLAGS = -I$(srcdir)/src/include -I$(libpq_srcdir)
 # libpq: fleet.c connects to source servers (add_source, drop_source)
@@ -44,6 +49,3 @@ EXTRA_CLEAN = tmp_check_regress tmp_check_iso tmp_check output_iso results regre
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
-
-audit_log--1.0.sql: $(SQL_FRAGMENTS)
-	cat $^ > $@

@@ -19,6 +19,11 @@ SELECT (SELECT last_export FROM audit_log.status) IS NOT DISTINCT FROM
 SELECT (SELECT sealed_through FROM audit_log.status) IS NOT DISTINCT FROM
 	(SELECT max(day) FROM audit_log.seals) AS sealed_through_matches;
 
+-- the installed and the loaded versions; no update pending on a fresh install
+SELECT extension_version, library_version, update_pending,
+	library_version = audit_log.library_version() AS is_library_version
+FROM audit_log.status;
+
 CREATE ROLE regress_status_reader;
 CREATE ROLE regress_status_nobody;
 GRANT audit_log_reader TO regress_status_reader;

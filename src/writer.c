@@ -54,6 +54,7 @@
 #include "utils/uuid.h"
 
 #include "capture.h"
+#include "version.h"
 
 /* Most events written by one transaction. */
 #define AL_BATCH_MAX 4096
@@ -786,6 +787,13 @@ al_writer_main(Datum main_arg)
 	al_queue_attach_writer();
 	al_settings_snapshot(&al_settings, &al_nsettings);
 	al_settings_seen_sync(true);
+
+	/* A library newer than the installed extension says so, once. */
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	al_warn_if_update_pending();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
 
 	/*
 	 * A writer that died after its commit but before it freed the slots
