@@ -16,10 +16,14 @@
  */
 #include "postgres.h"
 
-#include "executor/spi.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_extension.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
 
 #include "audit_log.h"
 #include "version.h"
@@ -36,27 +40,58 @@ audit_log_library_version(PG_FUNCTION_ARGS)
 }
 
 /*
- * The version of the extension installed in the current database, palloc'd,
- * or NULL when it is not installed.  Call inside a transaction.
+ * The version of the extension installed in the current database, palloc'd
+ * in the caller's context, or NULL when it is not installed.  Reads
+ * pg_extension directly (no SPI), so that any code running inside a
+ * transaction can ask.
  */
 char *
 al_installed_version(void)
 {
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
 	char	   *version = NULL;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension"
-					" WHERE extname = 'audit_log'", true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("audit_log"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
 	{
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
 
-		if (v != NULL)
-			version = MemoryContextStrdup(CurTransactionContext, v);
+		if (!isnull)
+			version = text_to_cstring(DatumGetTextPP(d));
 	}
-	SPI_finish();
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 	return version;
+}
+
+/*
+ * The installed version as a number, major * 100 + minor (1.1 -> 101), or 0
+ * when the extension is not installed in the current database.  Features
+ * added after 1.0 use it to stay off under an older schema:
+ *		if (al_installed_version_num() >= 101) ...
+ */
+int
+al_installed_version_num(void)
+{
+	char	   *v = al_installed_version();
+	int			major = 0,
+				minor = 0;
+
+	if (v == NULL)
+		return 0;
+	if (sscanf(v, "%d.%d", &major, &minor) < 1)
+		elog(ERROR, "audit_log: unexpected extension version \"%s\"", v);
+	pfree(v);
+	return major * 100 + minor;
 }
 
 /*

@@ -790,9 +790,7 @@ al_writer_main(Datum main_arg)
 
 	/* A library newer than the installed extension says so, once. */
 	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
 	al_warn_if_update_pending();
-	PopActiveSnapshot();
 	CommitTransactionCommand();
 
 	/*

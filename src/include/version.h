@@ -20,6 +20,7 @@
 
 /* version.c */
 extern char *al_installed_version(void);
+extern int	al_installed_version_num(void);
 extern void al_warn_if_update_pending(void);
 
 #endif							/* AUDIT_LOG_VERSION_H */
