@@ -15,6 +15,7 @@ OBJS = \
 	src/day.o \
 	src/event.o \
 	src/export.o \
+	src/extension_drop.o \
 	src/fleet.o \
 	src/log_event.o \
 	src/queue.o \
