@@ -15,6 +15,8 @@ OBJS = \
 	src/day.o \
 	src/event.o \
 	src/export.o \
+	src/export_file.o \
+	src/export_record.o \
 	src/extension_drop.o \
 	src/fleet.o \
 	src/log_event.o \
