@@ -419,33 +419,34 @@ _PG_init(void)
 	define_settings();
 	MarkGUCPrefixReserved("audit_log");
 
-	/* Needed by the SQL parts too: installed whether preloaded or not. */
-	al_extension_drop_init();	/* object_access_hook: DROP EXTENSION removes
-								 * our pg_cron jobs */
-
-	if (!al_preloaded)
-		return;
-
 	/*
-	 * The wiring of the capture pipeline, in this order:
-	 *
-	 * - queue: shmem_request_hook, shmem_startup_hook (queue.c)
-	 * - writer: the background worker "audit_log writer" (writer.c)
-	 * - login capture: ClientAuthentication_hook (capture_auth.c)
-	 * - administrative capture: ProcessUtility_hook (capture_utility.c; in
-	 *   this branch it still installs its own emit_log_hook and transaction
-	 *   callbacks, which run after ours)
-	 * - fleet: nothing at load time
-	 * - the extension's one emit_log_hook and one pair of transaction
-	 *   callbacks (above), which call the parts in a fixed order; installed
-	 *   last, so that they run before hooks installed by the parts
+	 * The wiring: every hook, callback and worker of the extension, one
+	 * part after the other.  Only the object access hook is installed in a
+	 * late load too (the SQL parts need it); the rest needs preloading.
+	 * The extension's own emit_log_hook and transaction callbacks (above)
+	 * come last, so that they run before any hook a part installs itself;
+	 * they call the parts in the order their comments give.
 	 */
-	al_queue_init();
-	al_writer_init();
-	al_capture_auth_init();
-	al_capture_utility_init();	/* capture_admin: becomes al_capture_admin_init() when arch-capture is merged */
+	if (al_preloaded)
+	{
+		al_queue_init();		/* shmem_request_hook, shmem_startup_hook */
+		al_writer_init();		/* background worker "audit_log writer" */
+		al_capture_auth_init(); /* ClientAuthentication_hook */
 
-	prev_emit_log_hook = emit_log_hook;
-	emit_log_hook = al_emit_log;
-	al_xact_callbacks_register();
+		/*
+		 * ProcessUtility_hook; in this branch capture_utility.c still
+		 * installs its own emit_log_hook and transaction callbacks, which
+		 * run after ours.
+		 */
+		al_capture_utility_init();	/* capture_admin: becomes al_capture_admin_init() when arch-capture is merged */
+	}
+	al_extension_drop_init();	/* object_access_hook, preloaded or not */
+	/* fleet: nothing at load time (late load: add_source registers below) */
+	if (al_preloaded)
+	{
+		prev_emit_log_hook = emit_log_hook;
+		emit_log_hook = al_emit_log;
+		al_xact_callbacks_register();	/* RegisterXactCallback,
+										 * RegisterSubXactCallback */
+	}
 }
