@@ -441,7 +441,7 @@ _PG_init(void)
 		al_capture_utility_init();	/* capture_admin: becomes al_capture_admin_init() when arch-capture is merged */
 	}
 	al_extension_drop_init();	/* object_access_hook, preloaded or not */
-	/* fleet: nothing at load time (late load: add_source registers below) */
+	/* fleet: nothing at load time (late load: see al_xact_callbacks_register) */
 	if (al_preloaded)
 	{
 		prev_emit_log_hook = emit_log_hook;
