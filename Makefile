@@ -18,6 +18,9 @@ OBJS = \
 	src/day.o \
 	src/event.o \
 	src/export.o \
+	src/export_file.o \
+	src/export_record.o \
+	src/extension_drop.o \
 	src/fleet.o \
 	src/log_event.o \
 	src/queue.o \

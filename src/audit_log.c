@@ -1,12 +1,38 @@
 /*-------------------------------------------------------------------------
  *
  * audit_log.c
- *		Module load: the audit_log.* settings and the start of every part
- *		that needs shared_preload_libraries (queue, capture hooks, writer).
+ *		Module load: the audit_log.* settings, and the one place that wires
+ *		the extension into the server (every hook, callback and background
+ *		worker the extension installs is installed in _PG_init below).
  *
  * Without preloading only the SQL-callable parts work (log_event, the
- * analytics, exports, seals); functions that need the shared-memory queue
- * call al_require_preload(), which fails with a hint.
+ * analytics, exports, seals, fleet); functions that need the shared-memory
+ * queue call al_require_preload(), which fails with a hint.  A late load
+ * therefore defines the settings and installs only what the SQL parts
+ * need: the object access hook (extension_drop.c) and, at first use by
+ * add_source, the transaction callbacks.
+ *
+ * The include and call graph goes one way, from the top down:
+ *
+ *	 audit_log.c (_PG_init, the one emit_log_hook and transaction callback)
+ *	   |-> capture_auth.c (logins) --------------+
+ *	   |-> capture_utility.c (administration) ---+
+ *	   |-> writer.c (background worker) ---------+--> queue.c (shared memory)
+ *	   |-> fleet.c (add_source, drop_source) ----+
+ *	   |-> extension_drop.c (pg_cron jobs at DROP EXTENSION)
+ *	   capture_sql.c (flush, status counters) ---+
+ *
+ * Each arrow is a header: capture_auth.h, capture_utility.h, writer.h,
+ * fleet.h, extension_drop.h, queue.h.  queue.c includes neither the capture
+ * nor the writer headers.  Below everything lies audit_log.h: the settings
+ * and AuditEvent, with the helpers of audit_log.c, event.c and log_event.c
+ * that every part may use; the only other call up is fleet.c asking for
+ * the transaction callbacks (al_xact_callbacks_register).  The SQL-only
+ * parts stand beside this graph: log_event.c (which asks seal.c through
+ * seal.h whether a day is sealed), day.c, countif.c, retention.c, seal.c
+ * and export*.c (export.h).
+ *
+ * Copyright (c) 2026, audit_log developers
  *
  *-------------------------------------------------------------------------
  */
@@ -14,13 +40,19 @@
 
 #include <ctype.h>
 
+#include "access/xact.h"
 #include "miscadmin.h"
+#include "utils/elog.h"
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
 #include "audit_log.h"
-#include "capture.h"
+#include "capture_auth.h"
 #include "capture_utility.h"
+#include "extension_drop.h"
+#include "fleet.h"
+#include "queue.h"
+#include "writer.h"
 
 PG_MODULE_MAGIC;
 
@@ -299,14 +331,85 @@ define_settings(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MIN,
 							NULL, NULL, NULL);
-
-	MarkGUCPrefixReserved("audit_log");
 }
 
 /*
- * Module load.  Settings first, so that they exist (with their defaults)
- * even when the library is loaded late; everything that needs shared memory
- * or a background worker only when preloaded.
+ * The extension's one emit_log_hook.  Order matters: the login capture
+ * comes first, so that a FATAL that ends a connection attempt is recorded
+ * as that attempt's LOGIN FAILURE before anything else looks at it; the
+ * administrative capture then notes the SQLSTATE of an ERROR that is about
+ * to abort the (sub)transaction (error reports are emitted before the abort
+ * callbacks run).  Hooks installed before ours run last.  Installed only
+ * when preloaded.
+ */
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+static void
+al_emit_log(ErrorData *edata)
+{
+	al_capture_auth_emit_log(edata);
+	/* capture_admin: al_capture_admin_emit_log(edata) -- added when arch-capture is merged */
+
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+/*
+ * The extension's one transaction callback.  Order matters: the capture
+ * parts first, since they only copy events into the queue and never fail
+ * (the login capture first: the commit of the startup transaction is the
+ * session's LOGIN SUCCESS, which comes before any event of the session);
+ * then fleet, which may talk to a remote server, warn, or refuse a PREPARE.
+ * No part depends on what another did.  The capture parts keep state only
+ * when preloaded.
+ */
+static void
+al_xact_callback(XactEvent event, void *arg)
+{
+	if (al_preloaded)
+	{
+		al_capture_auth_xact(event);
+		/* capture_admin: al_capture_admin_xact(event) -- added when arch-capture is merged */
+	}
+	al_fleet_xact(event);
+}
+
+/*
+ * The extension's one subtransaction callback, in the same order.
+ */
+static void
+al_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	if (al_preloaded)
+	{
+		/* capture_admin: al_capture_admin_subxact(event, mySubid, parentSubid) -- added when arch-capture is merged */
+	}
+	al_fleet_subxact(event, mySubid, parentSubid);
+}
+
+/*
+ * Register the transaction callbacks above, once per process; see
+ * audit_log.h for who calls it.
+ */
+void
+al_xact_callbacks_register(void)
+{
+	static bool registered = false;
+
+	if (registered)
+		return;
+	RegisterXactCallback(al_xact_callback, NULL);
+	RegisterSubXactCallback(al_subxact_callback, NULL);
+	registered = true;
+}
+
+/*
+ * Module load, in the order of pg_stat_statements: the settings, the
+ * reservation of the prefix, then every hook.  The settings are defined
+ * even when the library is loaded late (their context is then PGC_SIGHUP,
+ * see define_settings), because the SQL parts work without preloading: a
+ * late load is not refused, it only installs less.
  */
 void
 _PG_init(void)
@@ -314,11 +417,36 @@ _PG_init(void)
 	al_preloaded = process_shared_preload_libraries_in_progress;
 
 	define_settings();
-	al_retention_init();
+	MarkGUCPrefixReserved("audit_log");
 
-	if (!al_preloaded)
-		return;
-	al_capture_utility_init();
+	/*
+	 * The wiring: every hook, callback and worker of the extension, one
+	 * part after the other.  Only the object access hook is installed in a
+	 * late load too (the SQL parts need it); the rest needs preloading.
+	 * The extension's own emit_log_hook and transaction callbacks (above)
+	 * come last, so that they run before any hook a part installs itself;
+	 * they call the parts in the order their comments give.
+	 */
+	if (al_preloaded)
+	{
+		al_queue_init();		/* shmem_request_hook, shmem_startup_hook */
+		al_writer_init();		/* background worker "audit_log writer" */
+		al_capture_auth_init(); /* ClientAuthentication_hook */
 
-	al_capture_init();
+		/*
+		 * ProcessUtility_hook; in this branch capture_utility.c still
+		 * installs its own emit_log_hook and transaction callbacks, which
+		 * run after ours.
+		 */
+		al_capture_utility_init();	/* capture_admin: becomes al_capture_admin_init() when arch-capture is merged */
+	}
+	al_extension_drop_init();	/* object_access_hook, preloaded or not */
+	/* fleet: nothing at load time (late load: see al_xact_callbacks_register) */
+	if (al_preloaded)
+	{
+		prev_emit_log_hook = emit_log_hook;
+		emit_log_hook = al_emit_log;
+		al_xact_callbacks_register();	/* RegisterXactCallback,
+										 * RegisterSubXactCallback */
+	}
 }

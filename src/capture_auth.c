@@ -6,7 +6,10 @@
  *		pg_hba.conf, SUCCESS or FAILURE with a reason code, and a LOGOUT row
  *		with the session's duration.
  *
- * Three hooks see a connection attempt, in this order:
+ * Three hooks see a connection attempt, in this order (this file installs
+ * only the first; the other two are the extension's single emit_log_hook
+ * and transaction callback in audit_log.c, which call the functions here
+ * first, before any other part):
  *
  * - ClientAuthentication_hook reports the outcome of the authentication
  *   exchange.  STATUS_ERROR is a failed login, recorded at once with the
@@ -35,6 +38,8 @@
  * walsenders do authenticate and are recorded like other sessions, with
  * "replication": true in entry_data.
  *
+ * Copyright (c) 2026, audit_log developers
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -52,10 +57,11 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "capture.h"
+#include "audit_log.h"
+#include "capture_auth.h"
+#include "queue.h"
 
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
-static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /* State of this process's connection attempt. */
 static bool al_auth_hook_ran = false;	/* ClientAuthentication_hook called */
@@ -218,11 +224,12 @@ al_failure_reason(int sqlerrcode)
 }
 
 /*
- * emit_log_hook: a FATAL in a process whose attempt is still open ends it.
- * May run before the process has a PGPROC; al_enqueue copes with that.
+ * The emit_log_hook part (called by audit_log.c's hook): a FATAL in a
+ * process whose attempt is still open ends it.  May run before the process
+ * has a PGPROC; al_enqueue copes with that.
  */
-static void
-al_emit_log(ErrorData *edata)
+void
+al_capture_auth_emit_log(ErrorData *edata)
 {
 	if (!al_in_emit_log && edata->elevel >= FATAL && al_attempt_open())
 	{
@@ -236,9 +243,6 @@ al_emit_log(ErrorData *edata)
 			al_login_done = true;
 		al_in_emit_log = false;
 	}
-
-	if (prev_emit_log_hook)
-		prev_emit_log_hook(edata);
 }
 
 /* before_shmem_exit: the established session ends. */
@@ -261,11 +265,12 @@ al_record_logout(int code, Datum arg)
 }
 
 /*
- * Transaction callback: the first commit after authentication passed is
- * the end of InitPostgres, after every check: the session is established.
+ * The transaction-callback part (called by audit_log.c's callback): the
+ * first commit after authentication passed is the end of InitPostgres,
+ * after every check: the session is established.
  */
-static void
-al_xact_callback(XactEvent event, void *arg)
+void
+al_capture_auth_xact(XactEvent event)
 {
 	if (event != XACT_EVENT_COMMIT || !al_auth_ok || al_login_done)
 		return;
@@ -280,14 +285,11 @@ al_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * Install the hooks.  Called from _PG_init when preloaded.
+ * Install ClientAuthentication_hook.  Called from _PG_init when preloaded.
  */
 void
 al_capture_auth_init(void)
 {
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = al_client_auth;
-	prev_emit_log_hook = emit_log_hook;
-	emit_log_hook = al_emit_log;
-	RegisterXactCallback(al_xact_callback, NULL);
 }

@@ -5,6 +5,8 @@
  *		the counters behind the audit_log.status view, and the writer pause
  *		used by tests.
  *
+ * Copyright (c) 2026, audit_log developers
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -15,7 +17,8 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "capture.h"
+#include "audit_log.h"
+#include "queue.h"
 
 PG_FUNCTION_INFO_V1(audit_log_flush);
 PG_FUNCTION_INFO_V1(audit_log_capture_stats);

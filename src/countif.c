@@ -13,6 +13,8 @@
  * transition function lets a moving window frame drop the rows that leave
  * it instead of recounting the frame.
  *
+ * Copyright (c) 2026, audit_log developers
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -17,6 +17,8 @@
  * timestamptz::date and date::timestamptz do.  An unknown zone is an error
  * naming the zone.
  *
+ * Copyright (c) 2026, audit_log developers
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

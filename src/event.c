@@ -8,6 +8,8 @@
  * These helpers neither allocate nor take locks, so that capture code can
  * call them during authentication and from error-reporting hooks.
  *
+ * Copyright (c) 2026, audit_log developers
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

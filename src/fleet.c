@@ -29,6 +29,12 @@
  * raised while the subscription is created lose their "SQL statement"
  * context, which would quote it.
  *
+ * Transaction end: al_fleet_xact and al_fleet_subxact are called by the
+ * extension's transaction callbacks (audit_log.c), which remember_slot
+ * makes sure are registered even when the library was loaded late.
+ *
+ * Copyright (c) 2026, audit_log developers
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -60,7 +66,8 @@
 #include "libpq-fe.h"
 
 #include "audit_log.h"
-#include "capture.h"
+#include "fleet.h"
+#include "queue.h"
 
 PG_FUNCTION_INFO_V1(audit_log_redact_conninfo);
 PG_FUNCTION_INFO_V1(audit_log_add_source);
@@ -89,7 +96,6 @@ typedef struct PendingSlot
 } PendingSlot;
 
 static List *pending_slots = NIL;
-static bool callbacks_registered = false;
 
 /*
  * The connection string with every secret option (password, sslpassword:
@@ -266,10 +272,11 @@ release_pending_slot(PendingSlot *ps, bool drop)
 
 /*
  * Transaction end: a slot made by an add_source that is being undone is
- * dropped; otherwise only the connection is closed.
+ * dropped; otherwise only the connection is closed.  A no-op when no
+ * add_source ran in the transaction.
  */
-static void
-fleet_xact_callback(XactEvent event, void *arg)
+void
+al_fleet_xact(XactEvent event)
 {
 	ListCell   *lc;
 
@@ -300,11 +307,12 @@ fleet_xact_callback(XactEvent event, void *arg)
 
 /*
  * Subtransaction end: an aborted subtransaction undoes the add_source calls
- * made in it; a committed one hands them to its parent.
+ * made in it; a committed one hands them to its parent.  A no-op when no
+ * add_source ran in the transaction.
  */
-static void
-fleet_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-					   SubTransactionId parentSubid, void *arg)
+void
+al_fleet_subxact(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid)
 {
 	List	   *keep = NIL;
 	ListCell   *lc;
@@ -351,12 +359,8 @@ remember_slot(PGconn *conn, const char *slot_name, const AuditEvent *undone)
 	pending_slots = lappend(pending_slots, ps);
 	MemoryContextSwitchTo(oldcxt);
 
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(fleet_xact_callback, NULL);
-		RegisterSubXactCallback(fleet_subxact_callback, NULL);
-		callbacks_registered = true;
-	}
+	/* already done at load time when preloaded */
+	al_xact_callbacks_register();
 }
 
 /*
@@ -459,7 +463,7 @@ make_add_source_failure(AuditEvent *ev, const char *name, const char *user,
  * (connection, wal_level, publication, slot name), then the subscription,
  * its bookkeeping row and the ADD_SOURCE event are made locally, and the
  * slot on the source is created last; a rollback from then on drops it
- * (fleet_xact_callback).
+ * (al_fleet_xact).
  */
 static void
 add_source(char *name, char *conninfo, const char *user, char **redacted_out)

@@ -11,6 +11,8 @@
  * privilege on the table), and records as user_name the role the caller
  * was acting as (the outer user id, unaffected by SECURITY DEFINER).
  *
+ * Copyright (c) 2026, audit_log developers
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

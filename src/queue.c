@@ -30,6 +30,11 @@
  *   them back.  Events that backends queue after the writer stopped (for
  *   example LOGOUTs during a fast shutdown) survive a restart that way.
  *
+ * The queue knows nothing of who produces or consumes: this file includes
+ * neither the capture nor the writer headers.
+ *
+ * Copyright (c) 2026, audit_log developers
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -52,7 +57,8 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
-#include "capture.h"
+#include "audit_log.h"
+#include "queue.h"
 
 /* Where the postmaster keeps the queue across a restart. */
 #define AL_QUEUE_FILE		"pg_stat/audit_log.queue"
@@ -295,18 +301,16 @@ al_shmem_startup(void)
 }
 
 /*
- * Preload-time setup of the whole capture pipeline.
+ * Install the shared-memory request and startup hooks.  Called from
+ * _PG_init when preloaded.
  */
 void
-al_capture_init(void)
+al_queue_init(void)
 {
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = al_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = al_shmem_startup;
-
-	al_capture_auth_init();
-	al_register_writer();
 }
 
 /* Append src to buf as the body of a JSON string (no quotes). */
@@ -482,7 +486,7 @@ al_log_event_line(const AuditEvent *ev, bool dropped)
 }
 
 /*
- * Hand an event to the writer; see capture.h.
+ * Hand an event to the writer; see queue.h.
  */
 bool
 al_enqueue(const AuditEvent *ev)

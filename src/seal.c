@@ -14,6 +14,8 @@
  * the session's settings or the physical layout of the rows, so a dump
  * restored into another database gives the same hash.
  *
+ * Copyright (c) 2026, audit_log developers
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -22,6 +22,8 @@
  * configuration and queues one AUDIT_LOG SETTINGS_CHANGE event per
  * audit_log.* setting whose value changed.
  *
+ * Copyright (c) 2026, audit_log developers
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -53,8 +55,10 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "capture.h"
+#include "audit_log.h"
+#include "queue.h"
 #include "version.h"
+#include "writer.h"
 
 /* Most events written by one transaction. */
 #define AL_BATCH_MAX 4096
@@ -129,10 +133,10 @@ static const char *const al_on_conflict_sql = " ON CONFLICT DO NOTHING";
 #define AL_INSERT_NARGS 16
 
 /*
- * Register the writer.  Called at preload time.
+ * Register the writer.  Called from _PG_init when preloaded.
  */
 void
-al_register_writer(void)
+al_writer_init(void)
 {
 	BackgroundWorker worker;
 

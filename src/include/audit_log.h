@@ -2,8 +2,13 @@
  *
  * audit_log.h
  *		Declarations shared by the parts of the audit_log extension: the
- *		settings, the in-memory form of an event, and the helpers that fill
- *		an event's base data.
+ *		settings, the event categories, the in-memory form of an event, and
+ *		the helpers that fill an event's base data.
+ *
+ * Every C file of the extension includes this header; it declares only
+ * what audit_log.c (settings, load), event.c and log_event.c define.
+ *
+ * Copyright (c) 2026, audit_log developers
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +35,7 @@ typedef enum AuditCategory
 	AL_NUM_CATEGORIES
 } AuditCategory;
 
+/* audit_log.c: the names of the categories, as in the SQL enum */
 extern const char *const al_category_names[AL_NUM_CATEGORIES];
 
 /* Sizes of the text fields of a captured event (including the final NUL). */
@@ -88,6 +94,18 @@ extern bool al_preloaded;
 /* Longest entry_data log_event() accepts, in bytes of its jsonb form. */
 #define AL_MAX_ENTRY_DATA_BYTES (64 * 1024)
 
+/* audit_log.c: the settings seen at run time */
+extern bool al_category_captured(AuditCategory category);
+extern void al_require_preload(const char *what);
+
+/*
+ * audit_log.c: register the extension's one pair of transaction callbacks
+ * in this process, if not yet done.  _PG_init calls it when preloaded;
+ * fleet.c calls it when add_source first leaves something for the end of
+ * the transaction, which covers a library loaded late.
+ */
+extern void al_xact_callbacks_register(void);
+
 /* event.c */
 extern void al_uuid7(pg_uuid_t *uuid, TimestampTz ts);
 extern void al_session_id(char *buf, size_t len);
@@ -96,13 +114,8 @@ extern bool al_client_addr(char *buf, size_t len);
 extern void al_event_init_session(AuditEvent *ev, AuditCategory category,
 								  const char *event_type, bool success);
 extern void al_strlcpy_clip(char *dst, const char *src, size_t len);
-extern bool al_category_captured(AuditCategory category);
-extern void al_require_preload(const char *what);
 
 /* log_event.c: set while the extension itself moves or removes rows */
 extern int	al_internal_dml_depth;
-
-/* retention.c: DROP EXTENSION audit_log also removes our pg_cron jobs */
-extern void al_retention_init(void);
 
 #endif							/* AUDIT_LOG_H */

@@ -1,0 +1,90 @@
+/*-------------------------------------------------------------------------
+ *
+ * export.h
+ *		The parts of audit_log.export_csv() shared by its three files:
+ *		export.c (the SQL entry point and the export itself), export_file.c
+ *		(the files: directory confinement, temporary files, the COPY
+ *		redirection writer, durable writes) and export_record.c (the record
+ *		of each run, export_command).
+ *
+ * Copyright (c) 2026, audit_log developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AUDIT_LOG_EXPORT_H
+#define AUDIT_LOG_EXPORT_H
+
+#include "common/cryptohash.h"
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+
+/* Size of the write buffer; the checksum is updated once per buffer. */
+#define EXPORT_BUFFER_SIZE		(1024 * 1024)
+
+/*
+ * One export run, as recorded in export_runs and in the EXPORT event.
+ */
+typedef struct ExportRun
+{
+	TimestampTz started_at;
+	TimestampTz finished_at;
+	char	   *source;
+	bool		have_from;
+	TimestampTz from_time;
+	bool		have_to;
+	TimestampTz to_time;
+	char	   *directory;		/* as given by the caller */
+	char	   *file;			/* final path; NULL when no file exists */
+	int64		rows;
+	int64		bytes;
+	char	   *sha256;
+	bool		success;
+	char	   *error;
+	char	   *sqlstate;
+	char	   *job_name;
+} ExportRun;
+
+/*
+ * The files one run creates, so that a failure can remove all of them.
+ */
+typedef struct ExportFiles
+{
+	char		tmp_path[MAXPGPATH];	/* temporary CSV, "" when none */
+	char		final_path[MAXPGPATH];	/* final CSV, "" until renamed */
+	char		sha_tmp_path[MAXPGPATH];
+	char		sha_final_path[MAXPGPATH];
+} ExportFiles;
+
+/*
+ * The open output of the running COPY.
+ */
+typedef struct ExportWriter
+{
+	int			fd;
+	const char *path;
+	char	   *buf;
+	size_t		used;
+	uint64		bytes;			/* bytes handed to write() */
+	uint64		flushed;		/* bytes for which writeback was requested */
+	pg_cryptohash_ctx *hash;
+} ExportWriter;
+
+/* export_file.c: the files of a run */
+extern ExportFiles *export_files_begin(void);
+extern void export_files_remove(ExportFiles *files);
+extern char *export_resolve_directory(const char *requested);
+extern int	export_open_new_file(const char *path);
+extern void export_write_small_file(const char *tmp_path, const char *final_path,
+									const char *content);
+
+/* export_file.c: COPY's output, redirected into an ExportWriter */
+extern void export_writer_flush(ExportWriter *w);
+extern uint64 export_copy_to_writer(const char *sql, ExportWriter *w);
+extern void export_redirect_stop(void);
+
+/* export_record.c */
+extern char *export_run_command(const char *path);
+extern void export_record_run(ExportRun *run, bool in_aborting_call);
+extern PGDLLEXPORT void audit_log_export_recorder_main(Datum main_arg);
+
+#endif							/* AUDIT_LOG_EXPORT_H */

@@ -1,0 +1,66 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.h
+ *		The shared-memory queue between the processes that capture events
+ *		and the background writer (queue.c): the producers' side, the
+ *		counters, and the writer's side.
+ *
+ * This header sits below capture and writer: the capture files and
+ * writer.c include it, queue.c includes neither of theirs.
+ *
+ * Copyright (c) 2026, audit_log developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AUDIT_LOG_QUEUE_H
+#define AUDIT_LOG_QUEUE_H
+
+#include "audit_log.h"
+
+/* A consistent copy of the queue's counters (see al_queue_stats). */
+typedef struct AlQueueStats
+{
+	uint64		enqueued;		/* events accepted since server start */
+	uint64		written;		/* events the writer has committed */
+	uint64		dropped;		/* events that found the queue full */
+	uint64		abandoned_logins;	/* clients that hung up at the password
+									 * prompt */
+	uint64		queued;			/* events waiting to be written */
+	TimestampTz oldest;			/* request_time of the oldest queued event,
+								 * 0 if none */
+	int			writer_pid;		/* 0 when the writer is not running */
+	bool		paused;			/* writing paused for tests */
+} AlQueueStats;
+
+/* queue.c: load time */
+extern void al_queue_init(void);
+
+/*
+ * queue.c: the producers' side.
+ *
+ * al_enqueue hands a captured event to the background writer.  It never
+ * raises an error and never allocates, so it is safe in authentication code
+ * and in emit_log_hook.  When the queue is full it waits up to
+ * audit_log.queue_wait for room; then it counts the event as dropped,
+ * writes it whole to the server log and returns false.
+ */
+extern bool al_enqueue(const AuditEvent *ev);
+extern void al_queue_count_abandoned_login(void);
+
+/* queue.c: counters and waiting, for the SQL functions (capture_sql.c) */
+extern void al_queue_stats(AlQueueStats *stats);
+extern bool al_queue_wait_written(long timeout_ms);
+extern bool al_queue_set_paused(bool paused);
+
+/* queue.c: an event as one JSON line, and that line in the server log */
+extern void al_format_event_json(const AuditEvent *ev, char *buf, size_t len);
+extern void al_log_event_line(const AuditEvent *ev, bool dropped);
+
+/* queue.c: the background writer's side of the queue */
+extern void al_queue_attach_writer(void);
+extern int	al_queue_peek(AuditEvent *buf, int max);
+extern void al_queue_release(int n, bool dropped);
+extern bool al_queue_is_paused(void);
+extern void al_queue_set_standby(bool standby);
+
+#endif							/* AUDIT_LOG_QUEUE_H */

@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ *
+ * writer.h
+ *		The background writer (writer.c), which moves captured events from
+ *		the shared-memory queue into audit_log.events.
+ *
+ * Copyright (c) 2026, audit_log developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef AUDIT_LOG_WRITER_H
+#define AUDIT_LOG_WRITER_H
+
+#include "fmgr.h"
+
+/* writer.c: register the background worker; from _PG_init when preloaded */
+extern void al_writer_init(void);
+
+/* writer.c: the worker's entry point, found by name by the postmaster */
+extern PGDLLEXPORT void al_writer_main(Datum main_arg);
+
+#endif							/* AUDIT_LOG_WRITER_H */
