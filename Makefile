@@ -7,6 +7,7 @@
 
 MODULE_big = audit_log
 OBJS = \
+	src/al_json.o \
 	src/audit_log.o \
 	src/capture_auth.o \
 	src/capture_sql.o \
