@@ -19,6 +19,7 @@ OBJS = \
 	src/fleet.o \
 	src/log_event.o \
 	src/queue.o \
+	src/redact.o \
 	src/retention.o \
 	src/seal.o \
 	src/writer.o
