@@ -7,11 +7,14 @@
 
 MODULE_big = audit_log
 OBJS = \
+	src/admin_connections.o \
+	src/admin_render.o \
+	src/admin_roles.o \
 	src/al_json.o \
 	src/audit_log.o \
+	src/capture_admin.o \
 	src/capture_auth.o \
 	src/capture_sql.o \
-	src/capture_utility.o \
 	src/countif.o \
 	src/day.o \
 	src/event.o \

@@ -20,7 +20,7 @@
 
 #include "audit_log.h"
 #include "capture.h"
-#include "capture_utility.h"
+#include "capture_admin.h"
 
 PG_MODULE_MAGIC;
 
@@ -318,7 +318,7 @@ _PG_init(void)
 
 	if (!al_preloaded)
 		return;
-	al_capture_utility_init();
+	al_capture_admin_init();
 
 	al_capture_init();
 }
