@@ -25,6 +25,7 @@ OBJS = \
 	src/redact.o \
 	src/retention.o \
 	src/seal.o \
+	src/settings_watch.o \
 	src/writer.o
 
 EXTENSION = audit_log
