@@ -10,10 +10,14 @@
 
 MODULE_big = audit_log
 OBJS = \
+	src/admin_connections.o \
+	src/admin_render.o \
+	src/admin_roles.o \
+	src/al_json.o \
 	src/audit_log.o \
+	src/capture_admin.o \
 	src/capture_auth.o \
 	src/capture_sql.o \
-	src/capture_utility.o \
 	src/countif.o \
 	src/day.o \
 	src/event.o \
@@ -24,8 +28,10 @@ OBJS = \
 	src/fleet.o \
 	src/log_event.o \
 	src/queue.o \
+	src/redact.o \
 	src/retention.o \
 	src/seal.o \
+	src/settings_watch.o \
 	src/version.o \
 	src/writer.o
 

@@ -16,13 +16,13 @@
  *
  *	 audit_log.c (_PG_init, the one emit_log_hook and transaction callback)
  *	   |-> capture_auth.c (logins) --------------+
- *	   |-> capture_utility.c (administration) ---+
+ *	   |-> capture_admin.c (administration) -----+
  *	   |-> writer.c (background worker) ---------+--> queue.c (shared memory)
  *	   |-> fleet.c (add_source, drop_source) ----+
  *	   |-> extension_drop.c (pg_cron jobs at DROP EXTENSION)
  *	   capture_sql.c (flush, status counters) ---+
  *
- * Each arrow is a header: capture_auth.h, capture_utility.h, writer.h,
+ * Each arrow is a header: capture_auth.h, capture_admin.h, writer.h,
  * fleet.h, extension_drop.h, queue.h.  queue.c includes neither the capture
  * nor the writer headers.  Below everything lies audit_log.h: the settings
  * and AuditEvent, with the helpers of audit_log.c, event.c and log_event.c
@@ -47,8 +47,8 @@
 #include "utils/varlena.h"
 
 #include "audit_log.h"
+#include "capture_admin.h"
 #include "capture_auth.h"
-#include "capture_utility.h"
 #include "extension_drop.h"
 #include "fleet.h"
 #include "queue.h"
@@ -348,7 +348,7 @@ static void
 al_emit_log(ErrorData *edata)
 {
 	al_capture_auth_emit_log(edata);
-	/* capture_admin: al_capture_admin_emit_log(edata) -- added when arch-capture is merged */
+	al_capture_admin_emit_log(edata);
 
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
@@ -369,7 +369,7 @@ al_xact_callback(XactEvent event, void *arg)
 	if (al_preloaded)
 	{
 		al_capture_auth_xact(event);
-		/* capture_admin: al_capture_admin_xact(event) -- added when arch-capture is merged */
+		al_capture_admin_xact(event);
 	}
 	al_fleet_xact(event);
 }
@@ -382,9 +382,7 @@ al_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					SubTransactionId parentSubid, void *arg)
 {
 	if (al_preloaded)
-	{
-		/* capture_admin: al_capture_admin_subxact(event, mySubid, parentSubid) -- added when arch-capture is merged */
-	}
+		al_capture_admin_subxact(event, mySubid, parentSubid);
 	al_fleet_subxact(event, mySubid, parentSubid);
 }
 
@@ -432,13 +430,7 @@ _PG_init(void)
 		al_queue_init();		/* shmem_request_hook, shmem_startup_hook */
 		al_writer_init();		/* background worker "audit_log writer" */
 		al_capture_auth_init(); /* ClientAuthentication_hook */
-
-		/*
-		 * ProcessUtility_hook; in this branch capture_utility.c still
-		 * installs its own emit_log_hook and transaction callbacks, which
-		 * run after ours.
-		 */
-		al_capture_utility_init();	/* capture_admin: becomes al_capture_admin_init() when arch-capture is merged */
+		al_capture_admin_init();	/* ProcessUtility_hook */
 	}
 	al_extension_drop_init();	/* object_access_hook, preloaded or not */
 	/* fleet: nothing at load time (late load: see al_xact_callbacks_register) */

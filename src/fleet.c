@@ -65,9 +65,11 @@
 
 #include "libpq-fe.h"
 
+#include "al_json.h"
 #include "audit_log.h"
 #include "fleet.h"
 #include "queue.h"
+#include "redact.h"
 
 PG_FUNCTION_INFO_V1(audit_log_redact_conninfo);
 PG_FUNCTION_INFO_V1(audit_log_add_source);
@@ -98,52 +100,23 @@ typedef struct PendingSlot
 static List *pending_slots = NIL;
 
 /*
- * The connection string with every secret option (password, sslpassword:
- * those libpq marks with dispchar "*") removed, as key='value' pairs.  The
- * libpq parse message is not passed on: it may quote part of the string.
+ * The connection string as the redaction policy (redact.c) lets it be
+ * recorded: the keywords shown, as key='value' pairs.  A string libpq
+ * cannot parse is an error; its message does not repeat the string, which
+ * may hold a password.
  */
 static char *
 redact_conninfo(const char *conninfo)
 {
-	PQconninfoOption *opts;
-	PQconninfoOption *opt;
-	char	   *err = NULL;
-	StringInfoData buf;
+	char	   *redacted = al_redact_conninfo_text(conninfo);
 
-	opts = PQconninfoParse(conninfo, &err);
-	if (opts == NULL)
-	{
-		if (err != NULL)
-			PQfreemem(err);
+	if (redacted == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("invalid connection string"),
 				 errdetail("libpq could not parse it; its text is not repeated here because it may hold a password."),
 				 errhint("Write it as key=value pairs or as a postgresql:// URI.")));
-	}
-
-	initStringInfo(&buf);
-	for (opt = opts; opt->keyword != NULL; opt++)
-	{
-		const char *p;
-
-		if (opt->val == NULL || opt->val[0] == '\0')
-			continue;
-		if (opt->dispchar != NULL && opt->dispchar[0] == '*')
-			continue;
-		if (buf.len > 0)
-			appendStringInfoChar(&buf, ' ');
-		appendStringInfo(&buf, "%s='", opt->keyword);
-		for (p = opt->val; *p; p++)
-		{
-			if (*p == '\'' || *p == '\\')
-				appendStringInfoChar(&buf, '\\');
-			appendStringInfoChar(&buf, *p);
-		}
-		appendStringInfoChar(&buf, '\'');
-	}
-	PQconninfoFree(opts);
-	return buf.data;
+	return redacted;
 }
 
 /*
@@ -421,7 +394,7 @@ make_add_source_failure(AuditEvent *ev, const char *name, const char *user,
 						const char *redacted, const char *reason,
 						const char *message)
 {
-	StringInfoData buf;
+	AlJson		js;
 	int			attempt;
 
 	al_event_init_session(ev, AL_CAT_CONNECTIONS, "ADD_SOURCE", false);
@@ -431,27 +404,14 @@ make_add_source_failure(AuditEvent *ev, const char *name, const char *user,
 	/* whole, or without the message, or with the name only: valid JSON */
 	for (attempt = 0; attempt < 3; attempt++)
 	{
-		initStringInfo(&buf);
-		appendStringInfoString(&buf, "{\"source\": ");
-		escape_json(&buf, name);
+		al_json_init(&js, ev->entry_data, sizeof(ev->entry_data), false);
+		al_json_str(&js, "source", name);
 		if (redacted != NULL && attempt < 2)
-		{
-			appendStringInfoString(&buf, ", \"conninfo\": ");
-			escape_json(&buf, redacted);
-		}
+			al_json_str(&js, "conninfo", redacted);
 		if (message != NULL && attempt < 1)
-		{
-			appendStringInfoString(&buf, ", \"error\": ");
-			escape_json(&buf, message);
-		}
-		appendStringInfoChar(&buf, '}');
-		if (buf.len < (int) sizeof(ev->entry_data))
-		{
-			strlcpy(ev->entry_data, buf.data, sizeof(ev->entry_data));
-			pfree(buf.data);
+			al_json_str(&js, "error", message);
+		if (al_json_finish(&js))
 			return;
-		}
-		pfree(buf.data);
 	}
 	strlcpy(ev->entry_data, "{}", sizeof(ev->entry_data));
 }

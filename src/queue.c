@@ -57,6 +57,7 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
+#include "al_json.h"
 #include "audit_log.h"
 #include "queue.h"
 
@@ -313,79 +314,11 @@ al_queue_init(void)
 	shmem_startup_hook = al_shmem_startup;
 }
 
-/* Append src to buf as the body of a JSON string (no quotes). */
-static size_t
-al_json_escape(char *buf, size_t pos, size_t len, const char *src)
+/* A string member of the log line; an empty string stands for null. */
+static void
+empty_null(AlJson *js, const char *key, const char *value)
 {
-	const unsigned char *p;
-
-	for (p = (const unsigned char *) src; *p != '\0'; p++)
-	{
-		char		esc[8];
-		const char *piece;
-		size_t		n;
-
-		switch (*p)
-		{
-			case '"':
-				piece = "\\\"";
-				break;
-			case '\\':
-				piece = "\\\\";
-				break;
-			case '\n':
-				piece = "\\n";
-				break;
-			case '\r':
-				piece = "\\r";
-				break;
-			case '\t':
-				piece = "\\t";
-				break;
-			default:
-				if (*p < 0x20)
-				{
-					snprintf(esc, sizeof(esc), "\\u%04x", *p);
-					piece = esc;
-				}
-				else
-				{
-					esc[0] = (char) *p;
-					esc[1] = '\0';
-					piece = esc;
-				}
-				break;
-		}
-		n = strlen(piece);
-		if (pos + n >= len)
-			break;
-		memcpy(buf + pos, piece, n);
-		pos += n;
-	}
-	buf[pos] = '\0';
-	return pos;
-}
-
-/* Append ,"key":"value" (or ,"key":null for an empty value). */
-static size_t
-al_json_field(char *buf, size_t pos, size_t len, const char *key, const char *value)
-{
-	int			n;
-
-	if (value == NULL || value[0] == '\0')
-		n = snprintf(buf + pos, len - pos, ",\"%s\":null", key);
-	else
-		n = snprintf(buf + pos, len - pos, ",\"%s\":\"", key);
-	if (n < 0 || pos + n >= len)
-		return pos;
-	pos += n;
-	if (value != NULL && value[0] != '\0')
-	{
-		pos = al_json_escape(buf, pos, len - 1, value);
-		buf[pos++] = '"';
-		buf[pos] = '\0';
-	}
-	return pos;
+	al_json_str(js, key, value[0] != '\0' ? value : NULL);
 }
 
 /*
@@ -400,8 +333,7 @@ al_format_event_json(const AuditEvent *ev, char *buf, size_t len)
 	char		ts[40];
 	struct pg_tm tm;
 	fsec_t		fsec;
-	size_t		pos;
-	int			n;
+	AlJson		js;
 	static const char hex[] = "0123456789abcdef";
 	int			i,
 				j;
@@ -422,41 +354,30 @@ al_format_event_json(const AuditEvent *ev, char *buf, size_t len)
 	else
 		strlcpy(ts, "", sizeof(ts));
 
-	n = snprintf(buf, len, "{\"event_id\":\"%s\",\"request_time\":\"%s\"", uuid, ts);
-	if (n < 0 || (size_t) n >= len)
+	al_json_init(&js, buf, len, true);
+	al_json_str(&js, "event_id", uuid);
+	al_json_str(&js, "request_time", ts);
+	if (js.overflow)
 	{
 		buf[0] = '\0';
 		return;
 	}
-	pos = n;
-	pos = al_json_field(buf, pos, len,
-						"event_category",
-						ev->category < AL_NUM_CATEGORIES ? al_category_names[ev->category] : "");
-	pos = al_json_field(buf, pos, len, "event_type", ev->event_type);
-	pos = al_json_field(buf, pos, len, "event_status", ev->success ? "SUCCESS" : "FAILURE");
-	pos = al_json_field(buf, pos, len, "event_status_reason_code", ev->reason_code);
-	pos = al_json_field(buf, pos, len, "user_name", ev->user_name);
-	pos = al_json_field(buf, pos, len, "object_name", ev->object_name);
-	pos = al_json_field(buf, pos, len, "client_addr", ev->client_addr);
-	pos = al_json_field(buf, pos, len, "application_name", ev->application_name);
-	pos = al_json_field(buf, pos, len, "database_name", ev->database_name);
-	n = snprintf(buf + pos, len - pos, ",\"backend_pid\":%d", ev->backend_pid);
-	if (n > 0 && pos + n < len)
-		pos += n;
-	pos = al_json_field(buf, pos, len, "session_id", ev->session_id);
-	pos = al_json_field(buf, pos, len, "source_node", al_source_node());
-	/* entry_data is already the text of a JSON object */
-	n = snprintf(buf + pos, len - pos, ",\"entry_data\":%s}",
-				 ev->entry_data[0] != '\0' ? ev->entry_data : "{}");
-	if (n < 0 || pos + n >= len)
-	{
-		/* too long: close the object without entry_data rather than cut it */
-		if (pos + 2 < len)
-		{
-			buf[pos++] = '}';
-			buf[pos] = '\0';
-		}
-	}
+	empty_null(&js, "event_category",
+			   ev->category < AL_NUM_CATEGORIES ? al_category_names[ev->category] : "");
+	empty_null(&js, "event_type", ev->event_type);
+	empty_null(&js, "event_status", ev->success ? "SUCCESS" : "FAILURE");
+	empty_null(&js, "event_status_reason_code", ev->reason_code);
+	empty_null(&js, "user_name", ev->user_name);
+	empty_null(&js, "object_name", ev->object_name);
+	empty_null(&js, "client_addr", ev->client_addr);
+	empty_null(&js, "application_name", ev->application_name);
+	empty_null(&js, "database_name", ev->database_name);
+	al_json_int(&js, "backend_pid", ev->backend_pid);
+	empty_null(&js, "session_id", ev->session_id);
+	empty_null(&js, "source_node", al_source_node());
+	/* entry_data is already the text of a JSON object; too long: left out */
+	al_json_raw(&js, "entry_data", ev->entry_data[0] != '\0' ? ev->entry_data : "{}");
+	(void) al_json_finish(&js);
 }
 
 /*
