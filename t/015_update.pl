@@ -2,7 +2,7 @@
 # with the extension still at 1.0 keeps capturing and says an update is
 # pending; ALTER EXTENSION audit_log UPDATE keeps every event, seal and
 # export run, verify stays ok, and the updated schema equals a fresh install
-# of the default version, object by object (test/schema_snapshot.sql).
+# of the default version, object by object (t/schema_snapshot.sql).
 use strict;
 use warnings;
 use Digest::SHA;
@@ -130,7 +130,7 @@ is( $node->safe_psql('trail',
 my $snapshot = sub {
 	my ($db) = @_;
 	my ($stdout, $stderr) = ('', '');
-	$node->psql($db, undef, extra_params => [ '-f', 'test/schema_snapshot.sql' ],
+	$node->psql($db, undef, extra_params => [ '-f', 't/schema_snapshot.sql' ],
 		stdout => \$stdout, stderr => \$stderr, on_error_die => 1);
 	return $stdout;
 };

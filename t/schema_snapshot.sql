@@ -1,4 +1,4 @@
--- test/schema_snapshot.sql: every object of the extension audit_log, one
+-- t/schema_snapshot.sql: every object of the extension audit_log, one
 -- line each, sorted, so that two databases can be compared line by line
 -- (t/015_update.pl: 1.0 plus ALTER EXTENSION UPDATE against a fresh
 -- install).  Objects are the extension's members and what hangs off them:
