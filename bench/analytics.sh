@@ -2,10 +2,10 @@
 # bench/analytics.sh: countif, day() and daily_login_activity against the
 # native SQL a user would write, on the same data in the same run.
 #
-# Run as root from the repository: it builds audit_log and installs it into a
-# private copy of the system PostgreSQL 15 (so that other builds installed
-# into the system meanwhile cannot get in the way), starts a throwaway
-# cluster in /tmp on its own port,
+# Run as root: bench/lib.sh builds audit_log into a private copy of the
+# system PostgreSQL 15 (so that other builds installed into the system
+# meanwhile cannot get in the way) and starts a throwaway cluster in /tmp;
+# the benchmark
 # loads EVENTS (default 5 million) events spread over the last 90 days
 # directly into audit_log.events, prints the timings and ratios, and stops
 # the cluster.  Each query runs ROUNDS times (interleaved with the one it is
@@ -15,51 +15,16 @@ set -euo pipefail
 
 EVENTS=${EVENTS:-5000000}
 ROUNDS=${ROUNDS:-3}
-PORT=${PORT:-55447}
-here=$(cd "$(dirname "$0")/.." && pwd)
 
-[ "$(id -u)" = 0 ] || { echo "run as root"; exit 1; }
-
-dir=$(mktemp -d /tmp/audit_log_bench_analytics.XXXXXX)
-BIN=$dir/pg/usr/lib/postgresql/15/bin
-cleanup() {
-	runuser -u postgres -- $BIN/pg_ctl -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-echo "== build and install (private copy of PostgreSQL 15 in $dir/pg)"
-mkdir -p "$dir/pg/usr/lib/postgresql" "$dir/pg/usr/share/postgresql" "$dir/pg/usr/include"
-cp -a /usr/lib/postgresql/15 "$dir/pg/usr/lib/postgresql/"
-cp -a /usr/share/postgresql/15 "$dir/pg/usr/share/postgresql/"
-cp -a /usr/include/postgresql "$dir/pg/usr/include/"
-mkdir -p "$dir/build"
-tar -C "$here" --exclude=.git --exclude='tmp_check*' --exclude='*.o' --exclude='*.so' --exclude='*.bc' -cf - . | tar -C "$dir/build" -xf -
-make -s -C "$dir/build" PG_CONFIG=$BIN/pg_config >/dev/null
-make -s -C "$dir/build" PG_CONFIG=$BIN/pg_config install >/dev/null
-chown -R postgres:postgres "$dir"
-
-runuser -u postgres -- $BIN/initdb -D "$dir/data" -A trust >/dev/null
-cat >>"$dir/data/postgresql.conf" <<CONF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$dir'
-shared_preload_libraries = 'audit_log'
-audit_log.database = 'postgres'
-audit_log.capture = 'none'
-shared_buffers = 2GB
-work_mem = 64MB
-maintenance_work_mem = 512MB
-max_wal_size = 8GB
-wal_level = minimal
-max_wal_senders = 0
-synchronous_commit = off
-jit = off
-max_parallel_workers_per_gather = 2
-CONF
-runuser -u postgres -- $BIN/pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
-
-psql() { runuser -u postgres -- $BIN/psql -X -q -h "$dir" -p $PORT -d postgres -v ON_ERROR_STOP=1 "$@"; }
+source "$(dirname "$0")/lib.sh"
+bench_setup analytics
+dir=$BENCH_DIR
+bench_node main "shared_preload_libraries = 'audit_log'" "audit_log.database = 'postgres'" \
+	"audit_log.capture = 'none'" "shared_buffers = 2GB" "work_mem = 64MB" "maintenance_work_mem = 512MB" \
+	"max_wal_size = 8GB" "${BENCH_NO_WAL[@]}" "synchronous_commit = off" \
+	"jit = off" "max_parallel_workers_per_gather = 2"
+bench_start main
+psql() { bench_sql main "$@"; }
 
 echo "== loading $EVENTS events over 90 days"
 start=$(date +%s)

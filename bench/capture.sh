@@ -14,59 +14,35 @@
 #    (target >= 20,000).  The native comparison is one plain INSERT ...
 #    SELECT of as many rows into the same table.
 #
-# Builds and installs the extension into the system PostgreSQL 15, starts a
-# throwaway cluster in /tmp on its own port, stops it at the end.
+# bench/lib.sh builds the extension into a private copy of the system
+# PostgreSQL 15 (parallel installs by others cannot swap the library under
+# the benchmark); the throwaway cluster lives in /tmp on a free port and is
+# stopped at the end.
 set -eu
 
-PORT=${PORT:-55439}
-here=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d /tmp/audit_log_bench_capture.XXXXXX)
-DATA=$work/data
-SOCK=$work
 DUR=${DUR:-8}
 PAIRS=${PAIRS:-2}
 
-# A private copy of the system PostgreSQL 15 (it finds its files relative to
-# its binaries), so that parallel installs by others cannot swap the library
-# under the benchmark.
-mkdir -p "$work/pg/usr/lib/postgresql" "$work/pg/usr/share/postgresql"
-cp -a /usr/lib/postgresql/15 "$work/pg/usr/lib/postgresql/"
-cp -a /usr/share/postgresql/15 "$work/pg/usr/share/postgresql/"
-BIN=$work/pg/usr/lib/postgresql/15/bin
-
-cleanup() {
-	runuser -u postgres -- $BIN/pg_ctl -D "$DATA" -m immediate stop >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-(cd "$here" && make -s PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null &&
-	install -m 755 audit_log.so "$BIN/../lib/" &&
-	install -m 644 audit_log.control audit_log--1.0.sql "$work/pg/usr/share/postgresql/15/extension/")
-chown -R postgres "$work"
-
-as_pg() { runuser -u postgres -- "$@"; }
-psql_() { as_pg $BIN/psql -X -q -A -t -h "$SOCK" -p "$PORT" -d postgres "$@"; }
-
-as_pg $BIN/initdb -D "$DATA" -U postgres -A trust >/dev/null
-cat >>"$DATA/postgresql.conf" <<EOF
-port = $PORT
-unix_socket_directories = '$SOCK'
-listen_addresses = ''
-max_connections = 50
-fsync = on
-audit_log.database = 'postgres'
-audit_log.queue_wait = '0'
-EOF
+source "$(dirname "$0")/lib.sh"
+bench_setup capture
+bench_node main "max_connections = 50" "${BENCH_DURABLE[@]}" "audit_log.database = 'postgres'" "audit_log.queue_wait = '0'"
+work=$BENCH_DIR
+DATA=$BENCH_DIR/main
+SOCK=$BENCH_DIR
+PORT=${BENCH_PORT[main]}
+BIN=$PGBIN
 echo "SELECT 1;" >"$work/select1.sql"
 chown postgres "$work/select1.sql"
 
+as_pg() { bench_as_pg "$@"; }
+psql_() { bench_psql main -A -t "$@"; }
+
 start() { # preload|nopreload
-	as_pg $BIN/pg_ctl -D "$DATA" -m fast stop >/dev/null 2>&1 || true
+	bench_stop main >/dev/null 2>&1 || true
 	if [ "$1" = preload ]; then
-		as_pg $BIN/pg_ctl -D "$DATA" -l "$work/log" -w -o "-c shared_preload_libraries=audit_log" start >/dev/null
+		bench_start main "-c shared_preload_libraries=audit_log"
 	else
-		as_pg $BIN/pg_ctl -D "$DATA" -l "$work/log" -w start >/dev/null
+		bench_start main
 	fi
 }
 
@@ -89,7 +65,7 @@ for i in $(seq 1 "$PAIRS"); do
 	ratios="$ratios $r"
 	printf "pair %d: without library %.0f conn/s, with capture %.0f conn/s, ratio %.3f\n" "$i" "$without" "$with" "$r"
 done
-median=$(echo $ratios | tr ' ' '\n' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
+median=$(bench_median $ratios)
 printf "median ratio: %.3f (target >= 0.95)\n" "$median"
 
 # On a shared machine the rate above is at the mercy of other load; the CPU

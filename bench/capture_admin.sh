@@ -9,74 +9,35 @@
 # without the library.  Prints the transactions per second of each run and
 # the ratio captured / native (target: at least 0.90).
 #
-# Run as root.  Builds this tree and installs it into a private copy of the
-# system PostgreSQL 15 (so that no other build installed on the machine is
-# measured by mistake); the cluster lives under /tmp on its own port and is
+# Run as root.  bench/lib.sh builds this tree into a private copy of the
+# system PostgreSQL 15; the cluster lives under /tmp on a free port and is
 # stopped at the end.
 #
 # Environment: ROUNDS (default 3), SECONDS_PER_RUN (default 15), CLIENTS
-# (default 2), PORT (default 55471), WITH_PASSWORD (default yes; "no" drops
+# (default 2), WITH_PASSWORD (default yes; "no" drops
 # the PASSWORD clause, whose SCRAM hashing otherwise dominates the loop).
 set -eu
 
 ROUNDS=${ROUNDS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-15}
 CLIENTS=${CLIENTS:-2}
-PORT=${PORT:-55471}
 WITH_PASSWORD=${WITH_PASSWORD:-yes}
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-if [ ! -f "$here/audit_log.control" ]; then
-	echo "run bench/capture_admin.sh from the audit_log tree" >&2
-	exit 1
-fi
-work=$(mktemp -d /tmp/audit_log_bench_admin.XXXXXX)
-pgroot="$work/pg"
-bin="$pgroot/usr/lib/postgresql/15/bin"
-data="$work/data"
+source "$(dirname "$0")/lib.sh"
+bench_setup admin
+bench_node main "shared_buffers = 128MB" "fsync = off" "audit_log.database = 'postgres'" "audit_log.capture = 'all'"
+work=$BENCH_DIR
 
-cleanup() {
-	if [ -f "$data/postmaster.pid" ]; then
-		runuser -u postgres -- "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-echo "== private PostgreSQL copy and build in $work"
-mkdir -p "$pgroot/usr/lib/postgresql" "$pgroot/usr/share/postgresql" "$pgroot/usr/include"
-cp -a /usr/lib/postgresql/15 "$pgroot/usr/lib/postgresql/"
-cp -a /usr/share/postgresql/15 "$pgroot/usr/share/postgresql/"
-cp -a /usr/include/postgresql "$pgroot/usr/include/"
-mkdir -p "$work/src"
-tar -C "$here" --exclude=.git --exclude='tmp_check*' --exclude='*.o' --exclude='*.so' --exclude='*.bc' -cf - . | tar -C "$work/src" -xf -
-chown -R postgres:postgres "$work"
-runuser -u postgres -- make -s -C "$work/src" PG_CONFIG="$bin/pg_config" >/dev/null
-runuser -u postgres -- make -s -C "$work/src" PG_CONFIG="$bin/pg_config" install >/dev/null
-
-runuser -u postgres -- "$bin/initdb" -D "$data" -A trust >/dev/null
-cat >> "$data/postgresql.conf" <<EOF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$work'
-shared_buffers = 128MB
-fsync = off
-audit_log.database = 'postgres'
-audit_log.capture = 'all'
-EOF
-
-psql() { runuser -u postgres -- "$bin/psql" -X -q -h "$work" -p "$PORT" -d postgres "$@"; }
+psql() { bench_psql main "$@"; }
 
 start() { # with_library: yes|no
 	if [ "$1" = yes ]; then
-		sed -i '/^shared_preload_libraries/d' "$data/postgresql.conf"
-		echo "shared_preload_libraries = 'audit_log'" >> "$data/postgresql.conf"
+		bench_start main "-c shared_preload_libraries=audit_log"
 	else
-		sed -i '/^shared_preload_libraries/d' "$data/postgresql.conf"
+		bench_start main
 	fi
-	runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$work/server.log" -w start >/dev/null
 }
-stop() { runuser -u postgres -- "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null; }
+stop() { bench_stop main; }
 
 start yes
 psql -c "CREATE EXTENSION audit_log"
@@ -99,7 +60,7 @@ fi
 chown postgres:postgres "$work/admin.sql"
 
 run() { # label -> prints tps
-	runuser -u postgres -- "$bin/pgbench" -n -h "$work" -p "$PORT" -c "$CLIENTS" -j "$CLIENTS" \
+	bench_pgbench main -n -c "$CLIENTS" -j "$CLIENTS" \
 		-T "$SECONDS_PER_RUN" -f "$work/admin.sql" postgres 2>"$work/pgbench.err" |
 		sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
 	if grep -q "error" "$work/pgbench.err"; then
@@ -127,10 +88,9 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # Median of each series, then the ratio.
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-m_on=$(median "${on[@]}")
-m_off=$(median "${off[@]}")
-ratio=$(awk -v a="$m_on" -v b="$m_off" 'BEGIN {printf "%.3f", a / b}')
+m_on=$(bench_median "${on[@]}")
+m_off=$(bench_median "${off[@]}")
+ratio=$(bench_ratio "$m_on" "$m_off")
 
 start yes
 dropped=$(psql -At -c "SELECT dropped FROM audit_log.status")

@@ -3,9 +3,9 @@
 #   COPY (SELECT ... ORDER BY ...) TO 'file' (FORMAT csv, HEADER)
 # of the same rows, in the same run, on a throwaway cluster.
 #
-# Run as root from the source tree.  Builds and installs audit_log into the
-# system PostgreSQL 15, starts a cluster in /tmp on its own port (preloading
-# audit_log, so a later reinstall cannot change the code under test), loads
+# Run as root.  bench/lib.sh builds audit_log into a private copy of the
+# system PostgreSQL 15 and starts a cluster in /tmp on a free port
+# (preloading audit_log); the benchmark loads
 # AUDIT_LOG_BENCH_ROWS events (default 5 million) spread over 5 UTC days,
 # and times each side REPEAT times (AUDIT_LOG_BENCH_REPEAT, default 2),
 # alternating; the best time of each counts (the machine is shared).
@@ -17,49 +17,18 @@
 set -eu
 
 ROWS=${AUDIT_LOG_BENCH_ROWS:-5000000}
-PORT=${AUDIT_LOG_BENCH_PORT:-55437}
 REPEAT=${AUDIT_LOG_BENCH_REPEAT:-2}
-BIN=/usr/lib/postgresql/15/bin
-here=$(cd "$(dirname "$0")/.." && pwd)
-
-[ "$(id -u)" = 0 ] || { echo "run as root"; exit 1; }
-
-make -s -C "$here" PG_CONFIG=$BIN/pg_config >/dev/null
-make -s -C "$here" PG_CONFIG=$BIN/pg_config install >/dev/null
-make -s -C "$here" PG_CONFIG=$BIN/pg_config clean >/dev/null
-
-work=$(mktemp -d /tmp/audit_log_bench_export.XXXXXX)
-mkdir -p "$work/exports" "$work/sock"
-chown -R postgres:postgres "$work"
-as_pg() { runuser -u postgres -- "$@"; }
-
-cleanup() {
-	as_pg $BIN/pg_ctl -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-as_pg $BIN/initdb -D "$work/data" -A trust -U postgres >/dev/null
-cat >> "$work/data/postgresql.conf" <<EOC
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$work/sock'
-shared_preload_libraries = 'audit_log'
-audit_log.database = 'postgres'
-audit_log.export_directory = '$work/exports'
-shared_buffers = '1GB'
-work_mem = '256MB'
-maintenance_work_mem = '512MB'
-max_wal_size = '8GB'
-checkpoint_timeout = '30min'
-synchronous_commit = off
-wal_level = minimal
-jit = off
-max_wal_senders = 0
-EOC
-as_pg $BIN/pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null
-
-psql() { as_pg $BIN/psql -h "$work/sock" -p $PORT -U postgres -d postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
+source "$(dirname "$0")/lib.sh"
+bench_setup export
+work=$BENCH_DIR
+mkdir -p "$work/exports"
+chown postgres:postgres "$work/exports"
+bench_node main "shared_preload_libraries = 'audit_log'" "audit_log.database = 'postgres'" \
+	"audit_log.export_directory = '$work/exports'" "shared_buffers = '1GB'" "work_mem = '256MB'" \
+	"maintenance_work_mem = '512MB'" "max_wal_size = '8GB'" "checkpoint_timeout = '30min'" \
+	"synchronous_commit = off" "${BENCH_NO_WAL[@]}" "jit = off"
+bench_start main
+psql() { bench_sql main "$@"; }
 
 echo "== loading $ROWS events over 5 days"
 t0=$(date +%s)

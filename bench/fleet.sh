@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # bench/fleet.sh: how fast a collector takes in the audit logs of two sources.
 #
-# Run as root from the source tree: it runs `make install` of this build into
-# the system PostgreSQL 15 (/usr/lib/postgresql/15), starts three throwaway
-# clusters under /tmp (two sources, one collector, ports 55431-55433) and
-# stops them at the end.  About 3 minutes; LIVE_SECONDS, BACKLOG and ROUNDS
+# Run as root: bench/lib.sh builds this tree into a private copy of the
+# system PostgreSQL 15; three throwaway clusters under /tmp (two sources,
+# one collector, on free ports) are stopped at the end.  About 3 minutes; LIVE_SECONDS, BACKLOG and ROUNDS
 # may be set in the environment.
 #
 #  A. live: pgbench on each source writes log_event as fast as it can for
@@ -31,52 +30,29 @@
 # with synchronous_commit = on, a source's default.
 set -euo pipefail
 
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 LIVE_SECONDS=${LIVE_SECONDS:-30}
 BACKLOG=${BACKLOG:-30000}
 ROUNDS=${ROUNDS:-2}
-here=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d /tmp/audit_log_bench_fleet.XXXXXX)
-chown postgres:postgres "$work"
 
-as_pg() { runuser -u postgres -- "$@"; }
+source "$(dirname "$0")/lib.sh"
+bench_setup fleet
+work=$BENCH_DIR
+
+as_pg() { bench_as_pg "$@"; }
 psql_at() { # port sql...
 	local port=$1; shift
 	as_pg "$PGBIN/psql" -X -q -At -h "$work" -p "$port" -d postgres -v ON_ERROR_STOP=1 "$@"
 }
 
-cleanup() {
-	for n in src1 src2 coll; do
-		[ -f "$work/$n/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$work/$n" -m immediate stop >/dev/null 2>&1 || true
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-echo "== make install"
-(cd "$here" && make -s PG_CONFIG="$PGBIN/pg_config" >/dev/null && make -s PG_CONFIG="$PGBIN/pg_config" install >/dev/null)
-
-declare -A PORT=([src1]=55431 [src2]=55432 [coll]=55433)
+declare -A PORT=()
 for n in src1 src2 coll; do
-	as_pg "$PGBIN/initdb" -D "$work/$n" -A trust -N >/dev/null
-	cat >>"$work/$n/postgresql.conf" <<EOF
-port = ${PORT[$n]}
-listen_addresses = ''
-unix_socket_directories = '$work'
-cluster_name = '$n'
-shared_preload_libraries = 'audit_log'
-audit_log.database = 'postgres'
-# the pipeline alone: no login capture (the polling sessions would add events)
-audit_log.capture = 'none'
-wal_level = logical
-max_replication_slots = 8
-max_wal_senders = 8
-max_worker_processes = 16
-synchronous_commit = off
-shared_buffers = 128MB
-max_wal_size = 2GB
-EOF
-	as_pg "$PGBIN/pg_ctl" -D "$work/$n" -l "$work/$n.log" -w start >/dev/null
+	# the pipeline alone: no login capture (the polling sessions would add events)
+	bench_node $n "cluster_name = '$n'" "shared_preload_libraries = 'audit_log'" \
+		"audit_log.database = 'postgres'" "audit_log.capture = 'none'" "wal_level = logical" \
+		"max_replication_slots = 8" "max_wal_senders = 8" "max_worker_processes = 16" \
+		"synchronous_commit = off" "shared_buffers = 128MB" "max_wal_size = 2GB"
+	PORT[$n]=${BENCH_PORT[$n]}
+	bench_start $n
 	psql_at "${PORT[$n]}" -c "CREATE EXTENSION audit_log" \
 		-c "SELECT audit_log.register_event_type('AUDIT_LOG', 'BENCH', 'fleet benchmark event')" \
 		-c "SELECT audit_log.register_event_type('AUDIT_LOG', 'BENCH_END', 'fleet benchmark: the last event of a run')" >/dev/null

@@ -5,10 +5,12 @@
 # Run as root.  Prints the ratio (target: at least 0.90).
 source "$(dirname "$0")/lib.sh"
 SECONDS_EACH=${1:-20}
-bench_install
-bench_start_cluster log_event "shared_preload_libraries = 'audit_log'" "audit_log.database = 'postgres'"
+bench_setup log_event
+bench_node main "listen_addresses = '127.0.0.1'" "shared_buffers = '1GB'" "max_wal_size = '8GB'" \
+	"checkpoint_timeout = '30min'" "shared_preload_libraries = 'audit_log'" "audit_log.database = 'postgres'"
+bench_start main
 
-bench_psql <<'SQL'
+bench_sql main <<'SQL'
 CREATE EXTENSION audit_log;
 SELECT audit_log.maintain();
 SELECT audit_log.register_event_type('EXPORTS', 'BENCH_DOWNLOAD', 'benchmark event');
@@ -30,14 +32,14 @@ SQL
 chown postgres "$w"/*.sql
 
 # warm up both, then measure alternately (insert, log_event) twice
-bench_tps "$w/insert.sql" 2 3 -h 127.0.0.1 >/dev/null
-bench_tps "$w/log_event.sql" 2 3 -h 127.0.0.1 >/dev/null
-ins1=$(bench_tps "$w/insert.sql" 2 "$SECONDS_EACH" -h 127.0.0.1)
-log1=$(bench_tps "$w/log_event.sql" 2 "$SECONDS_EACH" -h 127.0.0.1)
-log2=$(bench_tps "$w/log_event.sql" 2 "$SECONDS_EACH" -h 127.0.0.1)
-ins2=$(bench_tps "$w/insert.sql" 2 "$SECONDS_EACH" -h 127.0.0.1)
-ins=$(awk -v a="$ins1" -v b="$ins2" 'BEGIN { printf "%.1f", (a + b) / 2 }')
-log=$(awk -v a="$log1" -v b="$log2" 'BEGIN { printf "%.1f", (a + b) / 2 }')
-rows=$(bench_psql -At -c "SELECT count(*) FROM audit_log.events WHERE event_type = 'BENCH_DOWNLOAD'")
+bench_tps main "$w/insert.sql" 2 3 -h 127.0.0.1 >/dev/null
+bench_tps main "$w/log_event.sql" 2 3 -h 127.0.0.1 >/dev/null
+ins1=$(bench_tps main "$w/insert.sql" 2 "$SECONDS_EACH" -h 127.0.0.1)
+log1=$(bench_tps main "$w/log_event.sql" 2 "$SECONDS_EACH" -h 127.0.0.1)
+log2=$(bench_tps main "$w/log_event.sql" 2 "$SECONDS_EACH" -h 127.0.0.1)
+ins2=$(bench_tps main "$w/insert.sql" 2 "$SECONDS_EACH" -h 127.0.0.1)
+ins=$(bench_median "$ins1" "$ins2")
+log=$(bench_median "$log1" "$log2")
+rows=$(bench_psql main -At -c "SELECT count(*) FROM audit_log.events WHERE event_type = 'BENCH_DOWNLOAD'")
 echo "log_event: plain INSERT $ins tps ($ins1, $ins2); log_event $log tps ($log1, $log2); rows logged $rows"
-echo "log_event: ratio log_event/INSERT = $(ratio "$log" "$ins") (target >= 0.90)"
+echo "log_event: ratio log_event/INSERT = $(bench_ratio "$log" "$ins") (target >= 0.90)"

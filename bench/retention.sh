@@ -8,10 +8,10 @@
 # (a bare DROP TABLE of another expired day's partition of the same size:
 # no lock timeouts, no row count, no event).
 #
-# Run as root from anywhere: it builds audit_log, installs it into a private
-# copy of the system PostgreSQL 15 (/usr/lib/postgresql/15, so that the
-# machine's own installation is not touched), starts a throwaway cluster in
-# /tmp on a free port, and stops and removes it at the end.
+# Run as root from anywhere: bench/lib.sh builds audit_log into a private
+# copy of the system PostgreSQL 15 (the machine's own installation is not
+# touched) and starts a throwaway cluster in /tmp on a free port, stopped and
+# removed at the end.
 #
 # How it measures: the data is loaded with durability off (fast), then the
 # server restarts with the settings of a production server (fsync,
@@ -28,66 +28,22 @@
 # weighs on each alike; psql's \timing measures each (commit included).
 set -eu
 
-PGVER=15
 RUNS=${RUNS:-7}			# expired days removed, one per run
 SMALL=${SMALL:-1000000}		# rows in the 90 kept days, first measurement
 BIG=${BIG:-5000000}			# rows in the 90 kept days, second measurement
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-
-if [ "$(id -u)" = 0 ]; then
-	work=$(mktemp -d /tmp/audit_log_bench_retention.XXXXXX)
-	mkdir -p "$work/pg/usr/lib/postgresql" "$work/pg/usr/share/postgresql" "$work/pg/usr/include" "$work/src"
-	cp -a /usr/lib/postgresql/$PGVER "$work/pg/usr/lib/postgresql/"
-	cp -a /usr/share/postgresql/$PGVER "$work/pg/usr/share/postgresql/"
-	cp -a /usr/include/postgresql "$work/pg/usr/include/"
-	tar -C "$here" --exclude=.git --exclude='tmp_check*' --exclude='*.o' --exclude='*.so' -cf - . | tar -C "$work/src" -xf -
-	chown -R postgres:postgres "$work"
-	rc=0
-	runuser -u postgres -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$work" LANG=C.UTF-8 \
-		BENCH_WORK="$work" RUNS="$RUNS" SMALL="$SMALL" BIG="$BIG" bash "$work/src/bench/retention.sh" || rc=$?
-	rm -rf "$work"
-	exit $rc
-fi
-
-work=${BENCH_WORK:?run this script as root}
-bindir="$work/pg/usr/lib/postgresql/$PGVER/bin"
-export PATH="$bindir:$PATH"
-
-echo "== build"
-make -s -C "$work/src" PG_CONFIG="$bindir/pg_config" >"$work/build.log" 2>&1 &&
-	make -s -C "$work/src" PG_CONFIG="$bindir/pg_config" install >>"$work/build.log" 2>&1 ||
-	{ cat "$work/build.log"; exit 1; }
-
-port=$((20000 + RANDOM % 20000))
-while pg_isready -q -h "$work" -p "$port" 2>/dev/null || ss -ltn 2>/dev/null | grep -q ":$port "; do port=$((port + 1)); done
-initdb -D "$work/data" -A trust -U postgres >"$work/initdb.log" 2>&1 || { cat "$work/initdb.log"; exit 1; }
-cat >>"$work/data/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$work'
-shared_preload_libraries = 'audit_log'
-audit_log.database = 'postgres'
-audit_log.capture = 'none'
-shared_buffers = '512MB'
-max_wal_size = '8GB'
-checkpoint_timeout = '30min'
-autovacuum = off
-CONF
+source "$(dirname "$0")/lib.sh"
+bench_setup retention
+work=$BENCH_DIR
+bench_node main "shared_preload_libraries = 'audit_log'" "audit_log.database = 'postgres'" \
+	"audit_log.capture = 'none'" "shared_buffers = '512MB'" "max_wal_size = '8GB'" \
+	"checkpoint_timeout = '30min'" "autovacuum = off" "${BENCH_DURABLE[@]}" "include_if_exists = 'load.conf'"
 # while loading only: the server restarts with production durability before
 # anything is timed
-cat >"$work/data/load.conf" <<CONF
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-wal_level = minimal
-max_wal_senders = 0
-CONF
-echo "include_if_exists = 'load.conf'" >>"$work/data/postgresql.conf"
-trap 'pg_ctl -D "$work/data" -m fast -w stop >/dev/null 2>&1' EXIT
-pg_ctl -D "$work/data" -l "$work/server.log" -w start >/dev/null || { cat "$work/server.log"; exit 1; }
-export PGHOST=$work PGPORT=$port PGUSER=postgres PGDATABASE=postgres
-
+printf '%s\n' "${BENCH_FAST[@]}" "${BENCH_NO_WAL[@]}" >"$work/main/load.conf"
+chown postgres "$work/main/load.conf"
+bench_start main
+export PATH="$PGBIN:$PATH" PGHOST=$work PGPORT=${BENCH_PORT[main]} PGUSER=postgres PGDATABASE=postgres
 
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
@@ -99,8 +55,6 @@ timed() {
 		psql -X -At -v ON_ERROR_STOP=1 -d "$1" 2>"$work/timed.err" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
 	[ ! -s "$work/timed.err" ] || { cat "$work/timed.err" >&2; exit 1; }
 }
-median() { sort -n | awk '{ t[NR] = $1 } END { print t[int((NR + 1) / 2)] }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 # keep_days N: set audit_log.retention_days to N (a server setting)
 keep_days() {
 	sql -c "ALTER SYSTEM SET audit_log.retention_days = $1" -c 'SELECT pg_reload_conf()' >/dev/null
@@ -173,8 +127,8 @@ rows_plain=$(sql -c 'SELECT count(*) FROM plain_events')
 echo "loaded $rows_small rows (small), $rows_big rows (postgres) and $rows_plain rows (plain_events) in $(( $(date +%s) - start )) s"
 
 # production durability from here on
-rm "$work/data/load.conf"
-pg_ctl -D "$work/data" -l "$work/server.log" -w restart >/dev/null || { cat "$work/server.log"; exit 1; }
+rm "$work/main/load.conf"
+bench_restart main
 echo "restarted with fsync = $(sql -c 'SHOW fsync'), synchronous_commit = $(sql -c 'SHOW synchronous_commit'), full_page_writes = $(sql -c 'SHOW full_page_writes'), wal_level = $(sql -c 'SHOW wal_level')"
 
 # partition DB N: the partition of the UTC day N days ago, by name
@@ -240,11 +194,11 @@ left_plain=$(sql -c "SELECT count(*) FROM plain_events WHERE event_type = 'LOGIN
 	[ "$left_plain" = "$((left_big + 2 * RUNS * big_per_day))" ] ||
 	{ echo "the runs did not remove exactly the expired days: $left_big, $left_small and $left_plain rows left"; exit 1; }
 echo "removed by apply_retention: $dropped_big (postgres), $dropped_small (small); $left_big, $left_small and $left_plain rows left"
-t_big=$(awk '$1 == "big" { print $2 }' "$work/times" | median)
-t_small=$(awk '$1 == "small" { print $2 }' "$work/times" | median)
-t_delete=$(awk '$1 == "delete" { print $2 }' "$work/times" | median)
-t_floor=$(awk '$1 == "floor" { print $2 }' "$work/times" | median)
-t_hand=$(awk '$1 == "hand" { print $2 }' "$work/times" | median)
+t_big=$(awk '$1 == "big" { print $2 }' "$work/times" | bench_median)
+t_small=$(awk '$1 == "small" { print $2 }' "$work/times" | bench_median)
+t_delete=$(awk '$1 == "delete" { print $2 }' "$work/times" | bench_median)
+t_floor=$(awk '$1 == "floor" { print $2 }' "$work/times" | bench_median)
+t_hand=$(awk '$1 == "hand" { print $2 }' "$work/times" | bench_median)
 runs() { awk -v k="$1" '$1 == k { printf "%s ", $2 }' "$2"; }
 echo "apply_retention, a day of $big_per_day rows, table of $rows_big rows: $t_big ms (median of $RUNS; runs: $(runs big "$work/times"))"
 echo "apply_retention, a day of $big_per_day rows, table of $rows_small rows: $t_small ms (median of $RUNS; runs: $(runs small "$work/times"))"
@@ -273,17 +227,17 @@ done >"$work/times5"
 awk 'NF != 2 { bad = 1 } END { exit bad }' "$work/times5" || { echo "a timed statement failed:"; cat "$work/times5"; exit 1; }
 left5=$(sql -c "SELECT count(*) FROM audit_log.events WHERE request_time < (((now() AT TIME ZONE 'UTC')::date - 90)::timestamp AT TIME ZONE 'UTC')")
 [ "$left5" = 0 ] || { echo "apply_retention left $left5 expired rows"; exit 1; }
-t_big5=$(awk '$1 == "big" { print $2 }' "$work/times5" | median)
-t_delete5=$(awk '$1 == "delete" { print $2 }' "$work/times5" | median)
-t_floor5=$(awk '$1 == "floor" { print $2 }' "$work/times5" | median)
+t_big5=$(awk '$1 == "big" { print $2 }' "$work/times5" | bench_median)
+t_delete5=$(awk '$1 == "delete" { print $2 }' "$work/times5" | bench_median)
+t_floor5=$(awk '$1 == "floor" { print $2 }' "$work/times5" | bench_median)
 echo "a day of $big5 rows (median of 3): apply_retention $t_big5 ms ($(runs big "$work/times5")), DELETE $t_delete5 ms ($(runs delete "$work/times5")), bare DROP TABLE $t_floor5 ms ($(runs floor "$work/times5"))"
 
 echo
-echo "ratio apply_retention / DELETE, 5M rows, a day of $big_per_day rows: $(ratio "$t_big" "$t_delete") (target <= 0.10)"
-echo "ratio bare DROP TABLE of the partition / DELETE, the same day size (the least any drop costs): $(ratio "$t_floor" "$t_delete")"
-echo "ratio apply_retention / bare DROP TABLE: $(ratio "$t_big" "$t_floor"); / its statements by hand: $(ratio "$t_big" "$t_hand")"
-echo "ratio apply_retention / (DELETE + its share of the VACUUM): $(ratio "$t_big" "$(awk -v a="$t_delete" -v b="$t_vacuum" -v r="$RUNS" 'BEGIN { print a + b / r }')")"
-echo "ratio apply_retention / DELETE, a day of $big5 rows: $(ratio "$t_big5" "$t_delete5"); bare DROP TABLE / DELETE: $(ratio "$t_floor5" "$t_delete5")"
-echo "growth of apply_retention from 1M to 5M rows: $(ratio "$t_big" "$t_small") (1.00 = no growth)"
-echo "growth from a day of $big_per_day to a day of $big5 rows: apply_retention $(ratio "$t_big5" "$t_big"), bare DROP TABLE $(ratio "$t_floor5" "$t_floor")"
+echo "ratio apply_retention / DELETE, 5M rows, a day of $big_per_day rows: $(bench_ratio "$t_big" "$t_delete") (target <= 0.10)"
+echo "ratio bare DROP TABLE of the partition / DELETE, the same day size (the least any drop costs): $(bench_ratio "$t_floor" "$t_delete")"
+echo "ratio apply_retention / bare DROP TABLE: $(bench_ratio "$t_big" "$t_floor"); / its statements by hand: $(bench_ratio "$t_big" "$t_hand")"
+echo "ratio apply_retention / (DELETE + its share of the VACUUM): $(bench_ratio "$t_big" "$(awk -v a="$t_delete" -v b="$t_vacuum" -v r="$RUNS" 'BEGIN { print a + b / r }')")"
+echo "ratio apply_retention / DELETE, a day of $big5 rows: $(bench_ratio "$t_big5" "$t_delete5"); bare DROP TABLE / DELETE: $(bench_ratio "$t_floor5" "$t_delete5")"
+echo "growth of apply_retention from 1M to 5M rows: $(bench_ratio "$t_big" "$t_small") (1.00 = no growth)"
+echo "growth from a day of $big_per_day to a day of $big5 rows: apply_retention $(bench_ratio "$t_big5" "$t_big"), bare DROP TABLE $(bench_ratio "$t_floor5" "$t_floor")"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -2,56 +2,26 @@
 # bench/seal.sh: sealing (and verifying) a UTC day of 1 million events
 # against COPY (that day) TO '/dev/null', the native way to read a day.
 #
-# Run as root.  Builds and installs the extension into the system
-# PostgreSQL 15, starts a throwaway cluster in /tmp on its own port, fills
+# Run as root.  bench/lib.sh builds the extension into a private copy of
+# the system PostgreSQL 15 and starts a throwaway cluster in /tmp; it fills
 # one day with BENCH_ROWS events (default 1000000), times each side a few
 # times on the same data and prints the ratios.  The cluster is stopped and
 # removed at the end.
 set -eu
 
-PGBIN=/usr/lib/postgresql/15/bin
-PORT=${BENCH_PORT:-55471}
 ROWS=${BENCH_ROWS:-1000000}
 RUNS=${BENCH_RUNS:-3}
 # BENCH_SHUFFLE=1: rows stored in random order (heavy backfills), no ANALYZE
 SHUFFLE=${BENCH_SHUFFLE:-0}
 if [ "$SHUFFLE" = 1 ]; then ORDER="ORDER BY random()"; ANALYZE="VACUUM audit_log.events_p20260110;"
 else ORDER=""; ANALYZE="VACUUM (ANALYZE) audit_log.events_p20260110;"; fi
-here=$(cd "$(dirname "$0")/.." && pwd)
 
-if [ "$(id -u)" != 0 ]; then
-	echo "run as root" >&2
-	exit 1
-fi
-
-# Build in a scratch copy: the work tree stays clean.
-dir=$(mktemp -d /tmp/audit_log_bench_seal.XXXXXX)
-mkdir "$dir/build"
-tar -C "$here" --exclude=.git --exclude='tmp_check*' --exclude='*.o' --exclude='*.so' -cf - . | tar -C "$dir/build" -xf -
-make -s -C "$dir/build" PG_CONFIG=$PGBIN/pg_config >/dev/null
-make -s -C "$dir/build" PG_CONFIG=$PGBIN/pg_config install >/dev/null
-chown -R postgres:postgres "$dir"
-
-as_pg() { runuser -u postgres -- "$@"; }
-psql_() { as_pg $PGBIN/psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$PORT" -d postgres "$@"; }
-
-cleanup() {
-	as_pg $PGBIN/pg_ctl -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-as_pg $PGBIN/initdb -D "$dir/data" -A trust -U postgres >/dev/null
-cat >>"$dir/data/postgresql.conf" <<EOF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$dir'
-shared_preload_libraries = 'audit_log'
-audit_log.seal_delay = -1
-shared_buffers = 512MB
-max_wal_size = 4GB
-EOF
-as_pg $PGBIN/pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+source "$(dirname "$0")/lib.sh"
+bench_setup seal
+bench_node main "shared_preload_libraries = 'audit_log'" "audit_log.seal_delay = -1" \
+	"shared_buffers = 512MB" "max_wal_size = 4GB"
+bench_start main
+psql_() { bench_sql main "$@"; }
 
 echo "== filling 2026-01-10 with $ROWS events (shuffled: $SHUFFLE)"
 psql_ <<EOF

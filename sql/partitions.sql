@@ -57,3 +57,19 @@ SELECT count(*) AS still_there FROM audit_log.events WHERE event_type = 'REGRESS
 -- only the default partition belongs to the extension: pg_dump keeps the daily ones
 SELECT count(*) AS member_partitions FROM pg_depend d JOIN pg_inherits i ON i.inhrelid = d.objid
 WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e' AND i.inhparent = 'audit_log.events'::regclass;
+
+-- remove the days this file made (only its own events are in them), and its
+-- event type
+DO $$
+DECLARE
+	parts regclass[] := ARRAY(SELECT DISTINCT tableoid::regclass FROM audit_log.events
+		WHERE event_type = 'REGRESS_PART' AND tableoid <> 'audit_log.events_default'::regclass);
+	part regclass;
+BEGIN
+	FOREACH part IN ARRAY parts LOOP
+		EXECUTE format('DROP TABLE %s', part);
+	END LOOP;
+END
+$$;
+SELECT count(*) AS regress_part_events_left FROM audit_log.events WHERE event_type = 'REGRESS_PART';
+DELETE FROM audit_log.event_types WHERE event_type = 'REGRESS_PART';

@@ -5,6 +5,11 @@ CREATE EXTENSION IF NOT EXISTS audit_log;
 RESET client_min_messages;
 SET TimeZone = 'UTC';
 SET DateStyle = 'ISO, YMD';
+-- a known state: no seal at all (a later day sealed by another file would
+-- keep these days out of the chain, and the first seal chains on genesis)
+SET session_replication_role = replica;
+DELETE FROM audit_log.seals;
+RESET session_replication_role;
 SELECT audit_log.register_event_type('AUDIT_LOG', 'REGRESS_SEAL', 'seal test event');
 
 -- eight days of events, 2025-03-10 .. 2025-03-17, three a day; NULL and
@@ -138,3 +143,15 @@ SELECT * FROM audit_log.verify('2025-03-17', '2025-03-17');
 -- error: reader cannot seal
 SELECT audit_log.seal('2025-03-18');
 RESET ROLE;
+
+-- remove what this file made: its seals, its days (2025-03-09's row moved
+-- out of the default partition first), its event type
+SELECT audit_log.maintain();
+SET session_replication_role = replica;
+DELETE FROM audit_log.seals WHERE day BETWEEN '2025-03-09' AND '2025-03-17';
+RESET session_replication_role;
+SELECT format('DROP TABLE audit_log.%I', audit_log.partition_name(d::date))
+FROM generate_series('2025-03-09'::date, '2025-03-17', '1 day') d
+WHERE to_regclass('audit_log.' || audit_log.partition_name(d::date)) IS NOT NULL \gexec
+SELECT count(*) AS regress_seal_events_left FROM audit_log.events WHERE event_type = 'REGRESS_SEAL';
+DELETE FROM audit_log.event_types WHERE event_type = 'REGRESS_SEAL';

@@ -8,6 +8,11 @@ CREATE EXTENSION IF NOT EXISTS audit_log;
 RESET client_min_messages;
 SET TimeZone = 'UTC';
 SET DateStyle = 'ISO, YMD';
+-- a known state: no seal at all (a later day sealed by another file would
+-- keep these days out of the chain)
+SET session_replication_role = replica;
+DELETE FROM audit_log.seals;
+RESET session_replication_role;
 SELECT audit_log.register_event_type('AUDIT_LOG', 'REGRESS_SEAL_RET', 'seal retention test event');
 
 -- three expired days, 203 to 201 days old, two events each, sealed
@@ -63,3 +68,12 @@ SELECT pg_reload_conf();
 \set value off
 \i test/wait_for_setting.psql
 SHOW audit_log.require_export_before_purge;
+
+-- remove what this file made: its seals, the day left, its event type
+SET session_replication_role = replica;
+DELETE FROM audit_log.seals WHERE day IN (SELECT day FROM sr_day);
+RESET session_replication_role;
+SELECT label, pg_temp.sr_drop(label) FROM sr_day
+WHERE to_regclass('audit_log.' || audit_log.partition_name(day)) IS NOT NULL;
+SELECT count(*) AS regress_seal_ret_events_left FROM audit_log.events WHERE event_type = 'REGRESS_SEAL_RET';
+DELETE FROM audit_log.event_types WHERE event_type = 'REGRESS_SEAL_RET';

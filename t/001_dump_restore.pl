@@ -3,14 +3,15 @@
 # database gives back exactly the same rows.
 use strict;
 use warnings;
+use FindBin;
+use lib $FindBin::Bin;
+use AuditLogNode;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('dump');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'audit_log'");
-$node->start;
+# the extension lives in database src only
+my $node = audit_log_node('dump', extensions => []);
 
 $node->safe_psql('postgres', 'CREATE DATABASE src');
 $node->safe_psql('src', q{

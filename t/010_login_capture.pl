@@ -9,6 +9,9 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::Bin;
+use AuditLogNode;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use IPC::Run;
@@ -17,31 +20,18 @@ use Time::HiRes qw(usleep);
 
 my $secret = 'Xy-secret-9c1f3a';
 
-my $node = PostgreSQL::Test::Cluster->new('login');
-$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'audit_log'
-audit_log.database = 'postgres'
-audit_log.flush_interval = '20ms'
-listen_addresses = '127.0.0.1'
-password_encryption = 'scram-sha-256'
-log_connections = off
-log_statement = none
-});
 # The harness connects through the Unix socket (trust); TCP needs a password,
 # regress_rejected is refused by a reject line, and the database
 # regress_nohba has no line at all.
-open my $hba, '>', $node->data_dir . '/pg_hba.conf' or die $!;
-print $hba <<'EOF';
-local all all trust
-host all regress_rejected 127.0.0.1/32 reject
-host postgres,regress_noconn,regress_nodb all 127.0.0.1/32 scram-sha-256
-EOF
-close $hba;
-$node->start;
+my $node = audit_log_node('login',
+	init  => { extra => [ '--encoding=UTF8', '--locale=C' ] },
+	scram => 1,
+	conf  => "audit_log.flush_interval = '20ms'\nlog_connections = off\n",
+	hba   => "local all all trust\n"
+	  . "host all regress_rejected 127.0.0.1/32 reject\n"
+	  . "host postgres,regress_noconn,regress_nodb all 127.0.0.1/32 scram-sha-256\n");
 
 $node->safe_psql('postgres', qq{
-CREATE EXTENSION audit_log;
 CREATE ROLE regress_alice LOGIN PASSWORD '$secret';
 CREATE ROLE regress_nologin NOLOGIN PASSWORD '$secret';
 CREATE ROLE regress_expired LOGIN PASSWORD '$secret' VALID UNTIL '2000-01-01';

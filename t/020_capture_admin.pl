@@ -7,27 +7,22 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::Bin;
+use AuditLogNode;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $secret = 'Adm-secret-4e7b21';
 
-my $node = PostgreSQL::Test::Cluster->new('admin');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'audit_log'
-audit_log.database = 'postgres'
+my $node = audit_log_node('admin',
+	conf => qq{
 audit_log.flush_interval = '20ms'
 audit_log.log_to_server = on
 max_prepared_transactions = 2
-});
-$node->start;
-
-$node->safe_psql('postgres', q{
-CREATE EXTENSION audit_log;
-CREATE EXTENSION postgres_fdw;
-});
+},
+	extensions => [ 'audit_log', 'postgres_fdw' ]);
 
 # Successful commands carrying secrets.
 $node->safe_psql('postgres', qq{

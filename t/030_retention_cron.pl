@@ -4,25 +4,20 @@
 # retention (retention gives up for now instead).
 use strict;
 use warnings;
+use FindBin;
+use lib $FindBin::Bin;
+use AuditLogNode;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(time);
 
-my $node = PostgreSQL::Test::Cluster->new('retention');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'audit_log,pg_cron'
-cron.database_name = 'postgres'
-audit_log.database = 'postgres'
-cron.use_background_workers = on
-max_worker_processes = 20
-});
-$node->start;
-
 # --- CREATE EXTENSION with pg_cron present schedules the default job
-$node->safe_psql('postgres', 'CREATE EXTENSION pg_cron; CREATE EXTENSION audit_log;');
+my $node = audit_log_node('retention',
+	cron       => 1,
+	conf       => "cron.use_background_workers = on\nmax_worker_processes = 20\n",
+	extensions => [ 'pg_cron', 'audit_log' ]);
 is( $node->safe_psql('postgres',
 		"SELECT schedule || ' | ' || command FROM cron.job WHERE jobname = 'audit_log_maintenance'"),
 	'17 3 * * * | CALL audit_log._maintenance_job()',

@@ -5,6 +5,9 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::Bin;
+use AuditLogNode;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -18,20 +21,10 @@ mkdir "$root/$_" or die "mkdir $root/$_: $!" for qw(sub sched ro);
 symlink($outside, "$root/escape") or die "symlink: $!";
 chmod 0555, "$root/ro";
 
-my $node = PostgreSQL::Test::Cluster->new('export');
-$node->init;
-my $host = $node->host;
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'audit_log,pg_cron'
-cron.database_name = 'postgres'
-cron.host = '$host'
-audit_log.database = 'postgres'
-audit_log.export_directory = '$root'
-max_worker_processes = 16
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION audit_log; CREATE EXTENSION pg_cron;');
+my $node = audit_log_node('export',
+	cron       => 1,
+	conf       => "audit_log.export_directory = '$root'\nmax_worker_processes = 16\n",
+	extensions => [ 'audit_log', 'pg_cron' ]);
 
 # Files in a directory, hidden ones (temporary files) included.
 sub files_in

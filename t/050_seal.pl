@@ -2,17 +2,16 @@
 # sealing with the default audit_log.seal_delay.
 use strict;
 use warnings;
+use FindBin;
+use lib $FindBin::Bin;
+use AuditLogNode;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('seal');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'audit_log'");
-# captured events go elsewhere: the seals of auditdb only hold what we log
-$node->append_conf('postgresql.conf', "audit_log.database = 'postgres'");
-$node->append_conf('postgresql.conf', "audit_log.flush_interval = '20ms'");
-$node->start;
+# captured events go to database postgres: the seals of auditdb only hold
+# what we log
+my $node = audit_log_node('seal', conf => "audit_log.flush_interval = '20ms'\n", extensions => []);
 
 $node->safe_psql('postgres', 'CREATE DATABASE auditdb');
 my $db = 'auditdb';

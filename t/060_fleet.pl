@@ -6,6 +6,9 @@
 # password never reaches an event.
 use strict;
 use warnings;
+use FindBin;
+use lib $FindBin::Bin;
+use AuditLogNode;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use IPC::Run;
@@ -16,26 +19,18 @@ my $secret = 'Fl33t-pw-9f3a1c';
 sub make_node
 {
 	my ($name) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(allows_streaming => 'logical');
-	$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'audit_log'
+	# a password is required of the replication role, trust for the rest
+	return audit_log_node($name,
+		init => { allows_streaming => 'logical' },
+		conf => qq{
 cluster_name = '$name'
-audit_log.database = 'postgres'
 max_replication_slots = 10
 max_wal_senders = 10
 max_worker_processes = 16
 max_logical_replication_workers = 8
 log_statement = none
-});
-	# a password is required of the replication role, trust for the rest
-	open my $hba, '>', $node->data_dir . '/pg_hba.conf' or die;
-	print $hba "local all fleet_repl,fleet_alice scram-sha-256\n";
-	print $hba "local all all trust\n";
-	close $hba;
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION audit_log');
-	return $node;
+},
+		hba => "local all fleet_repl,fleet_alice scram-sha-256\nlocal all all trust\n");
 }
 
 my $src1 = make_node('src1');
@@ -112,11 +107,7 @@ is($src1->safe_psql('postgres', q{
 write_events($src1, 7, 'FLEET_TEST');
 
 # A server without wal_level = logical cannot publish.
-my $plain = PostgreSQL::Test::Cluster->new('plain');
-$plain->init;
-$plain->append_conf('postgresql.conf', "shared_preload_libraries = 'audit_log'\n");
-$plain->start;
-$plain->safe_psql('postgres', 'CREATE EXTENSION audit_log');
+my $plain = audit_log_node('plain');
 my ($ret, $out, $err) = $plain->psql('postgres', 'SELECT audit_log.create_publication()');
 like($err, qr/wal_level must be logical.*HINT:.*wal_level = logical/s,
 	'create_publication without wal_level = logical: clear error with a hint');
