@@ -51,6 +51,18 @@
 #endif
 
 /*
+ * guc_malloc(elevel, size): memory for what a GUC check hook hands over to
+ * the GUC machinery (a replaced *newval or the *extra of the assign hook),
+ * which frees it.  Up to 15 that memory had to come from malloc(); from 16
+ * on the GUC code allocates and frees it in its own memory context, so it
+ * must come from its guc_malloc(), and a malloc()ed block makes pfree()
+ * fail with "pfree called with invalid pointer".
+ */
+#if PG_VERSION_NUM < 160000
+#define guc_malloc(elevel, size) malloc(size)
+#endif
+
+/*
  * al_grant_role_admin_opt(stmt): whether GRANT role ... WITH ADMIN OPTION,
  * or REVOKE ADMIN OPTION FOR role, was given.  16 replaced the boolean
  * admin_opt by a list of options (ADMIN, INHERIT, SET): GRANT carries
