@@ -21,6 +21,7 @@
 #include "audit_log.h"
 #include "capture.h"
 #include "capture_utility.h"
+#include "compat.h"
 
 PG_MODULE_MAGIC;
 
@@ -107,7 +108,7 @@ check_capture(char **newval, void **extra, GucSource source)
 	pfree(raw);
 	list_free(items);
 
-	result = (int *) malloc(sizeof(int));
+	result = (int *) guc_malloc(LOG, sizeof(int));
 	if (result == NULL)
 		return false;
 	*result = mask;

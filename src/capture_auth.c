@@ -53,6 +53,7 @@
 #include "utils/timestamp.h"
 
 #include "capture.h"
+#include "compat.h"
 
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 static emit_log_hook_type prev_emit_log_hook = NULL;
@@ -128,7 +129,7 @@ al_attempt_open(void)
 		MyProcPort != NULL &&
 		MyProcPort->user_name != NULL &&
 		MyProcPort->user_name[0] != '\0' &&
-		!IsBackgroundWorker &&
+		!AmBackgroundWorkerProcess() &&
 		al_category_captured(AL_CAT_ACCESS_SIGMA);
 }
 

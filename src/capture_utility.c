@@ -68,6 +68,7 @@
 #include "audit_log.h"
 #include "capture.h"
 #include "capture_utility.h"
+#include "compat.h"
 
 /* What replaces a secret value in entry_data. */
 #define AL_REDACTED "[redacted]"
@@ -1493,7 +1494,7 @@ build_grant_role(GrantRoleStmt *stmt)
 		foreach(lm, stmt->grantee_roles)
 			membership_event(stmt->is_grant, priv->priv_name,
 							 rolespec_name((RoleSpec *) lfirst(lm)),
-							 stmt->admin_opt, grantor,
+							 al_grant_role_admin_opt(stmt), grantor,
 							 stmt->behavior == DROP_CASCADE);
 	}
 }

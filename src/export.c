@@ -78,6 +78,7 @@
 #include "utils/uuid.h"
 
 #include "audit_log.h"
+#include "compat.h"
 
 PG_FUNCTION_INFO_V1(audit_log_export_csv);
 
@@ -535,8 +536,8 @@ copy_query_to_writer(const char *sql, ExportWriter *w)
 						 makeDefElem("encoding", (Node *) makeString(pstrdup("UTF8")), -1));
 
 	redirect_start(w);
-	cstate = BeginCopyTo(pstate, NULL, linitial_node(RawStmt, raw), InvalidOid,
-						 NULL, false, NIL, options);
+	cstate = al_begin_copy_to(pstate, NULL, linitial_node(RawStmt, raw), InvalidOid,
+							  NULL, false, NIL, options);
 	rows = DoCopyTo(cstate);
 	EndCopyTo(cstate);
 	redirect_stop();

@@ -61,6 +61,7 @@
 
 #include "audit_log.h"
 #include "capture.h"
+#include "compat.h"
 
 PG_FUNCTION_INFO_V1(audit_log_redact_conninfo);
 PG_FUNCTION_INFO_V1(audit_log_add_source);
@@ -872,7 +873,7 @@ audit_log_skip_duplicate(PG_FUNCTION_ARGS)
 	if (isnull1 || isnull2)
 		return PointerGetDatum(tuple);	/* the NOT NULL constraints refuse it */
 
-	pkoid = RelationGetPrimaryKeyIndex(rel);
+	pkoid = al_relation_primary_key_index(rel);
 	if (!OidIsValid(pkoid))
 		return PointerGetDatum(tuple);	/* only the partitioned parent */
 
@@ -894,7 +895,7 @@ audit_log_skip_duplicate(PG_FUNCTION_ARGS)
 
 	/* SnapshotSelf: every committed row, and this transaction's own */
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, SnapshotSelf, nkeys, 0);
+	scan = al_index_beginscan(rel, idx, SnapshotSelf, nkeys, 0);
 	index_rescan(scan, skey, nkeys, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);

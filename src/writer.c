@@ -54,6 +54,7 @@
 #include "utils/uuid.h"
 
 #include "capture.h"
+#include "compat.h"
 
 /* Most events written by one transaction. */
 #define AL_BATCH_MAX 4096
@@ -475,7 +476,7 @@ al_client_backends(void)
 	n = pgstat_fetch_stat_numbackends();
 	for (i = 1; i <= n; i++)
 	{
-		LocalPgBackendStatus *entry = pgstat_fetch_stat_local_beentry(i);
+		LocalPgBackendStatus *entry = pgstat_get_local_beentry_by_index(i);
 
 		if (entry != NULL && entry->backendStatus.st_backendType == B_BACKEND)
 			count++;
@@ -490,8 +491,8 @@ al_client_backends(void)
 static void
 al_settings_snapshot(AlSettingValue **out, int *nout)
 {
-	struct config_generic **vars = get_guc_variables();
-	int			nvars = GetNumConfigOptions();
+	int			nvars;
+	struct config_generic **vars = al_get_guc_variables(&nvars);
 	AlSettingValue *result;
 	int			n = 0;
 	int			i;
