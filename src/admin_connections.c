@@ -27,6 +27,7 @@
 #include "utils/syscache.h"
 
 #include "admin_internal.h"
+#include "compat.h"
 #include "redact.h"
 
 /*

@@ -33,6 +33,7 @@
 #include "utils/timestamp.h"
 
 #include "admin_internal.h"
+#include "compat.h"
 #include "redact.h"
 
 /* Role attributes and limits as the catalog holds them (or will). */
@@ -576,7 +577,7 @@ al_admin_grant_role(GrantRoleStmt *stmt)
 		foreach(lm, stmt->grantee_roles)
 			membership_event(stmt->is_grant, priv->priv_name,
 							 al_admin_rolespec_name((RoleSpec *) lfirst(lm)),
-							 stmt->admin_opt, grantor,
+							 al_grant_role_admin_opt(stmt), grantor,
 							 stmt->behavior == DROP_CASCADE);
 	}
 }

@@ -49,6 +49,7 @@
 #include "audit_log.h"
 #include "capture_admin.h"
 #include "capture_auth.h"
+#include "compat.h"
 #include "extension_drop.h"
 #include "fleet.h"
 #include "queue.h"
@@ -139,7 +140,7 @@ check_capture(char **newval, void **extra, GucSource source)
 	pfree(raw);
 	list_free(items);
 
-	result = (int *) malloc(sizeof(int));
+	result = (int *) guc_malloc(LOG, sizeof(int));
 	if (result == NULL)
 		return false;
 	*result = mask;

@@ -59,6 +59,7 @@
 
 #include "audit_log.h"
 #include "capture_auth.h"
+#include "compat.h"
 #include "queue.h"
 
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
@@ -134,7 +135,7 @@ al_attempt_open(void)
 		MyProcPort != NULL &&
 		MyProcPort->user_name != NULL &&
 		MyProcPort->user_name[0] != '\0' &&
-		!IsBackgroundWorker &&
+		!AmBackgroundWorkerProcess() &&
 		al_category_captured(AL_CAT_ACCESS_SIGMA);
 }
 

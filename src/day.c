@@ -34,6 +34,7 @@
 #include "utils/timestamp.h"
 
 #include "audit_log.h"
+#include "compat.h"
 
 PG_FUNCTION_INFO_V1(audit_log_day);
 PG_FUNCTION_INFO_V1(audit_log_day_tz);
@@ -116,7 +117,7 @@ resolve_zone(FunctionCallInfo fcinfo, text *zone)
 	strlcpy(zc->name, name, sizeof(zc->name));
 
 	lower = downcase_truncate_identifier(name, strlen(name), false);
-	type = DecodeTimezoneAbbrev(0, lower, &val, &tz);
+	type = al_decode_timezone_abbrev(0, lower, &val, &tz);
 	pfree(lower);
 	if (type == TZ || type == DTZ)
 	{

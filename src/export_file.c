@@ -38,6 +38,7 @@
 #include "tcop/tcopprot.h"
 
 #include "audit_log.h"
+#include "compat.h"
 #include "export.h"
 
 /* Ask the kernel to start writeback after this many bytes. */
@@ -372,8 +373,8 @@ export_copy_to_writer(const char *sql, ExportWriter *w)
 						 makeDefElem("encoding", (Node *) makeString(pstrdup("UTF8")), -1));
 
 	redirect_start(w);
-	cstate = BeginCopyTo(pstate, NULL, linitial_node(RawStmt, raw), InvalidOid,
-						 NULL, false, NIL, options);
+	cstate = al_begin_copy_to(pstate, NULL, linitial_node(RawStmt, raw), InvalidOid,
+							  NULL, false, NIL, options);
 	rows = DoCopyTo(cstate);
 	EndCopyTo(cstate);
 	export_redirect_stop();

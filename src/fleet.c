@@ -67,6 +67,7 @@
 
 #include "al_json.h"
 #include "audit_log.h"
+#include "compat.h"
 #include "fleet.h"
 #include "queue.h"
 #include "redact.h"
@@ -836,7 +837,7 @@ audit_log_skip_duplicate(PG_FUNCTION_ARGS)
 	if (isnull1 || isnull2)
 		return PointerGetDatum(tuple);	/* the NOT NULL constraints refuse it */
 
-	pkoid = RelationGetPrimaryKeyIndex(rel);
+	pkoid = al_relation_primary_key_index(rel);
 	if (!OidIsValid(pkoid))
 		return PointerGetDatum(tuple);	/* only the partitioned parent */
 
@@ -858,7 +859,7 @@ audit_log_skip_duplicate(PG_FUNCTION_ARGS)
 
 	/* SnapshotSelf: every committed row, and this transaction's own */
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, SnapshotSelf, nkeys, 0);
+	scan = al_index_beginscan(rel, idx, SnapshotSelf, nkeys, 0);
 	index_rescan(scan, skey, nkeys, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);

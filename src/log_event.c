@@ -31,6 +31,7 @@
 #include "utils/timestamp.h"
 
 #include "audit_log.h"
+#include "compat.h"
 #include "seal.h"
 
 PG_FUNCTION_INFO_V1(audit_log_log_event);

@@ -35,6 +35,7 @@
 #include "utils/timestamp.h"
 
 #include "al_json.h"
+#include "compat.h"
 #include "queue.h"
 #include "settings_watch.h"
 
@@ -58,8 +59,8 @@ static MemoryContext watch_cxt = NULL;
 static void
 al_settings_snapshot(AlSettingValue **out, int *nout)
 {
-	struct config_generic **vars = get_guc_variables();
-	int			nvars = GetNumConfigOptions();
+	int			nvars;
+	struct config_generic **vars = al_get_guc_variables(&nvars);
 	AlSettingValue *result;
 	int			n = 0;
 	int			i;

@@ -54,6 +54,7 @@
 #include "utils/uuid.h"
 
 #include "audit_log.h"
+#include "compat.h"
 #include "queue.h"
 #include "settings_watch.h"
 #include "version.h"
@@ -470,7 +471,7 @@ al_client_backends(void)
 	n = pgstat_fetch_stat_numbackends();
 	for (i = 1; i <= n; i++)
 	{
-		LocalPgBackendStatus *entry = pgstat_fetch_stat_local_beentry(i);
+		LocalPgBackendStatus *entry = pgstat_get_local_beentry_by_index(i);
 
 		if (entry != NULL && entry->backendStatus.st_backendType == B_BACKEND)
 			count++;
