@@ -39,12 +39,13 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
-#include "utils/json.h"
+#include "utils/json.h"		/* JsonEncodeDateTime */
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "al_json.h"
 #include "audit_log.h"
 #include "export.h"
 
@@ -371,6 +372,55 @@ record_autonomously(char **values)
 }
 
 /*
+ * entry_data of a run's EXPORTS event: the file, its size and digest, the
+ * window, the source, the directory, and the job and error when there are.
+ * The buffer is sized for the worst case of escaping, so nothing is cut.
+ */
+static char *
+run_entry_data(ExportRun *run, bool have_from, bool have_to)
+{
+	const char *strs[] = {run->file, run->sha256, run->source, run->directory,
+	run->job_name, run->error};
+	size_t		size = 512;
+	char	   *buf;
+	char		num[32];
+	AlJson		js;
+	int			i;
+
+	for (i = 0; i < lengthof(strs); i++)
+		if (strs[i] != NULL)
+			size += 6 * strlen(strs[i]) + 16;
+	buf = palloc(size);
+	al_json_init(&js, buf, size, false);
+	al_json_str(&js, "file", run->file);
+	if (run->file)
+	{
+		snprintf(num, sizeof(num), INT64_FORMAT, run->rows);
+		al_json_raw(&js, "rows", num);
+		snprintf(num, sizeof(num), INT64_FORMAT, run->bytes);
+		al_json_raw(&js, "bytes", num);
+		al_json_str(&js, "sha256", run->sha256 ? run->sha256 : "");
+	}
+	else
+	{
+		al_json_null(&js, "rows");
+		al_json_null(&js, "bytes");
+		al_json_null(&js, "sha256");
+	}
+	al_json_str(&js, "from", have_from ? iso_utc(run->from_time) : NULL);
+	al_json_str(&js, "to", have_to ? iso_utc(run->to_time) : NULL);
+	al_json_str(&js, "source", run->source);
+	al_json_str(&js, "directory", run->directory);
+	if (run->job_name)
+		al_json_str(&js, "job_name", run->job_name);
+	if (run->error)
+		al_json_str(&js, "error", run->error);
+	if (!al_json_finish(&js))
+		elog(ERROR, "audit_log: the entry_data of an export run did not fit");
+	return buf;
+}
+
+/*
  * Record a run: its export_runs row and its EXPORTS/EXPORT event.
  * Autonomously when possible; otherwise in the current transaction, with a
  * WARNING, since that record rolls back with the transaction.
@@ -379,7 +429,6 @@ void
 export_record_run(ExportRun *run, bool in_aborting_call)
 {
 	char	   *values[RF_NFIELDS];
-	StringInfoData ed;
 	pg_uuid_t	event_id;
 	char		addr[AL_ADDR_LEN];
 	char		session[AL_SESSION_LEN];
@@ -431,49 +480,8 @@ export_record_run(ExportRun *run, bool in_aborting_call)
 	values[RF_SOURCE_NODE] = pstrdup(al_source_node());
 	values[RF_REASON_CODE] = run->success ? NULL : run->sqlstate;
 
-	initStringInfo(&ed);
-	appendStringInfoString(&ed, "{\"file\": ");
-	if (run->file)
-		escape_json(&ed, run->file);
-	else
-		appendStringInfoString(&ed, "null");
-	if (run->file)
-		appendStringInfo(&ed, ", \"rows\": " INT64_FORMAT ", \"bytes\": " INT64_FORMAT ", \"sha256\": \"%s\"",
-						 run->rows, run->bytes, run->sha256 ? run->sha256 : "");
-	else
-		appendStringInfoString(&ed, ", \"rows\": null, \"bytes\": null, \"sha256\": null");
-	appendStringInfoString(&ed, ", \"from\": ");
-	if (values[RF_FROM_TIME])
-		escape_json(&ed, iso_utc(run->from_time));
-	else
-		appendStringInfoString(&ed, "null");
-	appendStringInfoString(&ed, ", \"to\": ");
-	if (values[RF_TO_TIME])
-		escape_json(&ed, iso_utc(run->to_time));
-	else
-		appendStringInfoString(&ed, "null");
-	appendStringInfoString(&ed, ", \"source\": ");
-	if (run->source)
-		escape_json(&ed, run->source);
-	else
-		appendStringInfoString(&ed, "null");
-	appendStringInfoString(&ed, ", \"directory\": ");
-	if (run->directory)
-		escape_json(&ed, run->directory);
-	else
-		appendStringInfoString(&ed, "null");
-	if (run->job_name)
-	{
-		appendStringInfoString(&ed, ", \"job_name\": ");
-		escape_json(&ed, run->job_name);
-	}
-	if (run->error)
-	{
-		appendStringInfoString(&ed, ", \"error\": ");
-		escape_json(&ed, run->error);
-	}
-	appendStringInfoChar(&ed, '}');
-	values[RF_ENTRY_DATA] = ed.data;
+	values[RF_ENTRY_DATA] = run_entry_data(run, values[RF_FROM_TIME] != NULL,
+										   values[RF_TO_TIME] != NULL);
 
 	if (record_autonomously(values))
 		return;
