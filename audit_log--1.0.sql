@@ -8,12 +8,12 @@
  * EXTENSION audit_log UPDATE for an installed one.
  */
 
--- audit_log--1.0.sql is assembled by the Makefile from the fragments in
--- src/sql/, one per feature, in name order.
+-- The script has one section per feature (00_schema ... 90_status), in the
+-- order they depend on each other.
 
 /*
- * 00_schema: roles, types, the events table and its partitions, event types,
- * log_event.  The schema audit_log itself is created by CREATE EXTENSION
+ * 00_schema: roles, types, the events table and its partitions, event types
+ * (log_event is in 10_core).  The schema audit_log itself is created by CREATE EXTENSION
  * (schema = audit_log in the control file).
  */
 
