@@ -131,6 +131,15 @@ al_writer_init(void)
 {
 	BackgroundWorker worker;
 
+	/*
+	 * Not in binary-upgrade mode: pg_upgrade drops and recreates the
+	 * databases, and a connected writer would make its DROP DATABASE fail;
+	 * nothing done then is an event anyway (the queue stays saved in the
+	 * old cluster: see README, "Upgrade across majors").
+	 */
+	if (IsBinaryUpgrade)
+		return;
+
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	/* consistent state: on a hot standby it runs too, to say it waits */
