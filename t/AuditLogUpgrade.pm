@@ -25,6 +25,7 @@ use strict;
 use warnings;
 use File::Temp qw(tempdir);
 use IPC::Run;
+use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time sleep);
@@ -33,7 +34,7 @@ use lib $FindBin::Bin;
 use AuditLogNode;
 use Exporter 'import';
 
-our @EXPORT = qw(upgrade_trail);
+our @EXPORT = qw(upgrade_trail plain_upgrade_fails);
 
 # Every event written before MARK (epoch seconds), every seal, export run
 # and setting: count and md5 over all rows in key order.
@@ -46,6 +47,76 @@ SELECT 'events ' || (SELECT count(*) || ':' || md5(string_agg(e::text, E'\\n' OR
 	|| ' seals ' || (SELECT count(*) || ':' || md5(string_agg(s::text, E'\\n' ORDER BY day)) FROM audit_log.seals s)
 	|| ' exports ' || (SELECT count(*) || ':' || md5(string_agg(x::text, E'\\n' ORDER BY run_id)) FROM audit_log.export_runs x)
 	|| ' settings ' || (SELECT count(*) || ':' || md5(string_agg(t::text, E'\\n' ORDER BY name)) FROM audit_log._settings_seen t)});
+}
+
+# The major of an installation (undef: the one on PATH).
+sub major_of
+{
+	my ($install) = @_;
+	my $v = `@{[ $install ? "$install/bin/" : '' ]}pg_config --version`;
+	return $v =~ /PostgreSQL (\d+)/ ? $1 : 0;
+}
+
+# init() options of the new cluster: initdb of 18 turns data checksums on
+# by default, which pg_upgrade refuses from a cluster without them.
+sub new_init
+{
+	my ($old_install, $new_install) = @_;
+	return (major_of($new_install) >= 18 && major_of($old_install) < 18)
+	  ? (init => { extra => ['--no-data-checksums'] }) : ();
+}
+
+# Run pg_upgrade from OLD's cluster to NEW's (both stopped) in a scratch
+# directory; returns (ok, its output, the last lines of the log it names
+# when it fails).
+sub run_pg_upgrade
+{
+	my ($old, $new, $oldbin, $newbin) = @_;
+	my $workdir = tempdir(CLEANUP => 1);
+	my ($out, $err) = ('', '');
+	my $ok = IPC::Run::run(
+		[
+			"$newbin/pg_upgrade", '--no-sync',
+			'-d', $old->data_dir, '-D', $new->data_dir,
+			'-b', $oldbin, '-B', $newbin,
+			'-s', $new->host, '-p', $old->port, '-P', $new->port
+		],
+		'>', \$out, '2>', \$err,
+		init => sub { chdir $workdir });
+	my $why = '';
+	if (!$ok)
+	{
+		my ($log) = $out =~ /Consult the last few lines of "([^"]+)"/;
+		if ($log && -f $log)
+		{
+			my @lines = grep { /\S/ } split /\n/, slurp_file($log);
+			$why = join("\n", @lines[ ($#lines > 2 ? $#lines - 2 : 0) .. $#lines ]);
+		}
+	}
+	return ($ok, "$out\n$err", $why);
+}
+
+# Whether pg_upgrade between these installations fails without audit_log
+# (two plain clusters, one table): the reason, or '' when it works.
+# Debian's 17.12 keeps an attribute version in every column's attoptions
+# ("pg_attver"), which 18.6's pg_dump copies and 18.6 refuses.
+sub plain_upgrade_fails
+{
+	my ($old_install, $new_install) = @_;
+	my $old = PostgreSQL::Test::Cluster->new('plain_old',
+		$old_install ? (install_path => $old_install) : ());
+	$old->init;
+	$old->start;
+	$old->safe_psql('postgres', 'CREATE TABLE plain_t (i int); INSERT INTO plain_t VALUES (1)');
+	$old->stop;
+	my $new = PostgreSQL::Test::Cluster->new('plain_new',
+		$new_install ? (install_path => $new_install) : ());
+	my %init = new_init($old_install, $new_install);
+	$new->init(%{ $init{init} // {} });
+	my ($ok, $out, $why) = run_pg_upgrade($old, $new,
+		$old_install ? "$old_install/bin" : $old->config_data('--bindir'),
+		$new_install ? "$new_install/bin" : $new->config_data('--bindir'));
+	return $ok ? '' : ($why || $out);
 }
 
 sub upgrade_trail
@@ -108,27 +179,18 @@ SELECT count(*) FROM audit_log.export_csv('$exportdir', now() - interval '5 days
 
 	# The new cluster, preloaded the same way.
 	my $new = audit_log_node("new_$label", cron => 1, conf => $conf, start => 0,
+		new_init($old_install, $new_install),
 		$new_install ? (install_path => $new_install) : ());
 	my $oldbin = $old_install ? "$old_install/bin" : $old->config_data('--bindir');
 	my $newbin = $new_install ? "$new_install/bin" : $new->config_data('--bindir');
 	my $upgrade_start = time();
-	my $workdir = tempdir(CLEANUP => 1);
-	my ($out, $err) = ('', '');
-	my $ok = IPC::Run::run(
-		[
-			"$newbin/pg_upgrade", '--no-sync',
-			'-d', $old->data_dir, '-D', $new->data_dir,
-			'-b', $oldbin, '-B', $newbin,
-			'-s', $new->host, '-p', $old->port, '-P', $new->port
-		],
-		'>', \$out, '2>', \$err,
-		init => sub { chdir $workdir });
+	my ($ok, $out, $why) = run_pg_upgrade($old, $new, $oldbin, $newbin);
 	my $upgrade_end = time();
 	ok($ok, "$label: pg_upgrade succeeds with audit_log preloaded on both sides");
 	if (!$ok)
 	{
-		diag("pg_upgrade:\n$out\n$err");
-		for my $f (glob($new->data_dir . '/pg_upgrade_output.d/*/log/*.log'), glob("$workdir/*.log"))
+		diag("pg_upgrade:\n$out\n$why");
+		for my $f (glob($new->data_dir . '/pg_upgrade_output.d/*/log/*.log'))
 		{
 			my $text = slurp_file($f);
 			diag("$f:\n" . join("\n", grep { /ERROR|FATAL|error/ } split /\n/, $text));
