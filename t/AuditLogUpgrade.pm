@@ -73,6 +73,13 @@ sub run_pg_upgrade
 {
 	my ($old, $new, $oldbin, $newbin) = @_;
 	my $workdir = tempdir(CLEANUP => 1);
+	# pg_upgrade runs the old binaries: they find their libraries as the
+	# old node's own commands do (PostgreSQL::Test::Cluster's install_path).
+	my $inst = $old->install_path;
+	# (a copy: $ENV{...} in grep's list would create the key, undefined,
+	# which PostgreSQL::Test::Cluster then refuses)
+	my $cur = exists $ENV{LD_LIBRARY_PATH} ? $ENV{LD_LIBRARY_PATH} // '' : '';
+	my $libpath = join(':', grep { $_ ne '' } ($inst ? "$inst/lib" : '', $cur));
 	my ($out, $err) = ('', '');
 	my $ok = IPC::Run::run(
 		[
@@ -82,7 +89,10 @@ sub run_pg_upgrade
 			'-s', $new->host, '-p', $old->port, '-P', $new->port
 		],
 		'>', \$out, '2>', \$err,
-		init => sub { chdir $workdir });
+		init => sub {
+			chdir $workdir;
+			$ENV{LD_LIBRARY_PATH} = $libpath if $libpath ne '';
+		});
 	my $why = '';
 	if (!$ok)
 	{
