@@ -58,3 +58,10 @@ EXTRA_CLEAN = tmp_check_regress tmp_check_iso tmp_check output_iso results regre
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# make prove_installcheck: the TAP tests alone (t/, PROVE_TESTS to choose),
+# against the installed server.  PGXS defines the recipe only as a macro,
+# which its installcheck runs after pg_regress and isolation.
+.PHONY: prove_installcheck
+prove_installcheck:
+	$(prove_installcheck)

@@ -429,7 +429,8 @@ _PG_init(void)
 	if (al_preloaded)
 	{
 		al_queue_init();		/* shmem_request_hook, shmem_startup_hook */
-		al_writer_init();		/* background worker "audit_log writer" */
+		al_writer_init();		/* background worker "audit_log writer",
+								 * ProcessUtility_hook (it steps aside) */
 		al_capture_auth_init(); /* ClientAuthentication_hook */
 		al_capture_admin_init();	/* ProcessUtility_hook */
 	}

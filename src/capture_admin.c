@@ -666,7 +666,7 @@ al_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	volatile int stmt_id = 0;
 	volatile int outer_stmt_id;
 
-	if (IsUnderPostmaster &&
+	if (IsUnderPostmaster && !IsBinaryUpgrade &&
 		(statement_categories(stmt) & al_capture_mask) != 0)
 		stmt_id = capture_statement(stmt);
 
@@ -702,6 +702,13 @@ al_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 void
 al_capture_admin_init(void)
 {
+	/*
+	 * In binary-upgrade mode the statements are pg_upgrade's restore of the
+	 * old cluster's catalogs, not administration: nothing is captured, and
+	 * al_pending_cxt stays NULL so that every callback below returns early.
+	 */
+	if (IsBinaryUpgrade)
+		return;
 	al_pending_cxt = AllocSetContextCreate(TopMemoryContext,
 										   "audit_log pending admin events",
 										   ALLOCSET_SMALL_SIZES);

@@ -131,7 +131,9 @@ al_record_login(bool success, const char *reason)
 static bool
 al_attempt_open(void)
 {
-	return !al_login_done &&
+	/* pg_upgrade's own connections in binary-upgrade mode are no logins */
+	return !IsBinaryUpgrade &&
+		!al_login_done &&
 		MyProcPort != NULL &&
 		MyProcPort->user_name != NULL &&
 		MyProcPort->user_name[0] != '\0' &&
@@ -291,6 +293,8 @@ al_capture_auth_xact(XactEvent event)
 void
 al_capture_auth_init(void)
 {
+	if (IsBinaryUpgrade)
+		return;					/* nothing is captured during pg_upgrade */
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = al_client_auth;
 }

@@ -278,6 +278,8 @@ al_settings_seen_sync(bool compare)
 void
 al_settings_watch_start(MemoryContext cxt)
 {
+	if (IsBinaryUpgrade)
+		return;					/* no writer then; defensive */
 	watch_cxt = cxt;
 	al_settings_snapshot(&al_settings, &al_nsettings);
 	al_settings_seen_sync(true);
@@ -297,6 +299,8 @@ al_settings_watch_reloaded(bool captured_before)
 				j;
 	bool		captured;
 
+	if (IsBinaryUpgrade)
+		return;
 	al_settings_snapshot(&now, &nnow);
 
 	/*

@@ -23,6 +23,20 @@
  * event per audit_log.* setting whose value changed (and, at start, per
  * setting changed while the server was down).
  *
+ * The writer steps aside for the commands that need its database without
+ * other sessions: DROP DATABASE, ALTER DATABASE ... RENAME and SET
+ * TABLESPACE, CREATE DATABASE ... TEMPLATE.  They would otherwise wait 5 s
+ * for its permanent connection (CountOtherDBBackends) and fail with
+ * "database ... is being accessed by other users".  A utility hook in the
+ * issuing backend, installed with the worker, sends the writer SIGUSR2
+ * before such a command runs; the writer exits at once (code 1, its queued
+ * events stay in shared memory) and the postmaster starts it again after
+ * bgw_restart_time.  The new writer's connection waits on the database
+ * lock the command holds until the command ends, and then writes the
+ * queue; after a DROP or a RENAME it cannot connect until audit_log.database
+ * names a database again (the command warns; see README, "Caveats").
+ * Nothing is lost: producers do not depend on the writer being there.
+ *
  * Copyright (c) 2026, audit_log developers
  *
  *-------------------------------------------------------------------------
@@ -43,6 +57,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
@@ -66,6 +81,9 @@
 /* How long the writer waits before retrying after a failure. */
 #define AL_RETRY_MS 1000
 
+/* Seconds after which the postmaster starts an exited writer again. */
+#define AL_RESTART_S 5
+
 /* Longest time a SIGTERM'd writer keeps writing before it exits. */
 #define AL_DRAIN_MS 10000
 
@@ -82,6 +100,13 @@ typedef enum AlWriteResult
 } AlWriteResult;
 
 static volatile sig_atomic_t got_sigterm = false;
+static volatile sig_atomic_t got_step_aside = false;
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static void al_writer_utility(PlannedStmt *pstmt, const char *queryString,
+							  bool readOnlyTree, ProcessUtilityContext context,
+							  ParamListInfo params, QueryEnvironment *queryEnv,
+							  DestReceiver *dest, QueryCompletion *qc);
 
 static AuditEvent *al_batch = NULL;
 static SPIPlanPtr al_insert_plan[2] = {NULL, NULL};	/* plain, ON CONFLICT */
@@ -131,11 +156,20 @@ al_writer_init(void)
 {
 	BackgroundWorker worker;
 
+	/*
+	 * Not in binary-upgrade mode: pg_upgrade drops and recreates the
+	 * databases, and a connected writer would make its DROP DATABASE fail;
+	 * nothing done then is an event anyway (the queue stays saved in the
+	 * old cluster: see README, "Upgrade across majors").
+	 */
+	if (IsBinaryUpgrade)
+		return;
+
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	/* consistent state: on a hot standby it runs too, to say it waits */
 	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = 5;
+	worker.bgw_restart_time = AL_RESTART_S;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "audit_log");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "al_writer_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "audit_log writer");
@@ -143,6 +177,118 @@ al_writer_init(void)
 	worker.bgw_main_arg = (Datum) 0;
 	worker.bgw_notify_pid = 0;
 	RegisterBackgroundWorker(&worker);
+
+	/*
+	 * The step-aside request (see the file header).  Installed before the
+	 * administrative capture's hook, so that hook runs first and records a
+	 * command that fails here or below.
+	 */
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = al_writer_utility;
+}
+
+/*
+ * The database that stmt needs without other sessions, or NULL.  *gone is
+ * set when the command takes the name away (DROP, RENAME).
+ */
+static const char *
+al_exclusive_database(Node *stmt, bool *gone)
+{
+	ListCell   *lc;
+
+	*gone = false;
+	switch (nodeTag(stmt))
+	{
+		case T_DropdbStmt:
+			*gone = true;
+			return ((DropdbStmt *) stmt)->dbname;
+		case T_RenameStmt:
+			if (((RenameStmt *) stmt)->renameType != OBJECT_DATABASE)
+				return NULL;
+			*gone = true;
+			return ((RenameStmt *) stmt)->subname;
+		case T_CreatedbStmt:
+			foreach(lc, ((CreatedbStmt *) stmt)->options)
+			{
+				DefElem    *opt = lfirst_node(DefElem, lc);
+
+				if (strcmp(opt->defname, "template") == 0 &&
+					opt->arg != NULL && IsA(opt->arg, String))
+					return strVal(opt->arg);
+			}
+			return NULL;
+		case T_AlterDatabaseStmt:
+			foreach(lc, ((AlterDatabaseStmt *) stmt)->options)
+			{
+				DefElem    *opt = lfirst_node(DefElem, lc);
+
+				if (strcmp(opt->defname, "tablespace") == 0)
+					return ((AlterDatabaseStmt *) stmt)->dbname;
+			}
+			return NULL;
+		default:
+			return NULL;
+	}
+}
+
+/*
+ * Utility hook of every backend: before a command that needs the writer's
+ * database without other sessions, ask the writer to leave it.  The command
+ * itself waits for the writer to be gone (CountOtherDBBackends waits up to
+ * 5 s; the writer exits within a batch).  After a DROP or RENAME that
+ * succeeded, warn that the writer cannot connect until audit_log.database
+ * is fixed; the events meanwhile stay queued.
+ */
+static void
+al_writer_utility(PlannedStmt *pstmt, const char *queryString,
+				  bool readOnlyTree, ProcessUtilityContext context,
+				  ParamListInfo params, QueryEnvironment *queryEnv,
+				  DestReceiver *dest, QueryCompletion *qc)
+{
+	bool		gone = false;
+	const char *dbname = al_exclusive_database(pstmt->utilityStmt, &gone);
+	bool		asked = false;
+
+	if (dbname != NULL && al_database != NULL && strcmp(dbname, al_database) == 0)
+	{
+		AlQueueStats stats;
+
+		al_queue_stats(&stats);
+		if (stats.writer_pid != 0 && stats.writer_pid != MyProcPid)
+		{
+			ereport(LOG,
+					(errmsg("audit_log: asking the writer (PID %d) to leave database \"%s\" for %s",
+							stats.writer_pid, dbname, GetCommandTagName(CreateCommandTag(pstmt->utilityStmt)))));
+			if (kill(stats.writer_pid, SIGUSR2) == 0)
+				asked = true;
+		}
+	}
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+
+	if (gone && dbname != NULL && al_database != NULL && strcmp(dbname, al_database) == 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("audit_log: database \"%s\" received the captured events; the writer cannot connect until audit_log.database names a database with the extension", dbname),
+				 errdetail("Captured events stay queued (up to audit_log.queue_size, then they go to the server log)%s.",
+						   asked ? "; the writer was asked to leave the database" : ""),
+				 errhint("Rename the database back, or create it and the extension again, or set audit_log.database and restart the server.")));
+}
+
+/* SIGUSR2: a command needs the writer's database; see al_writer_utility. */
+static void
+al_writer_sigusr2(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	got_step_aside = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
 }
 
 static void
@@ -498,6 +644,7 @@ al_writer_main(Datum main_arg)
 {
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, al_writer_sigterm);
+	pqsignal(SIGUSR2, al_writer_sigusr2);
 	BackgroundWorkerUnblockSignals();
 
 	al_writer_cxt = AllocSetContextCreate(TopMemoryContext,
@@ -530,6 +677,15 @@ al_writer_main(Datum main_arg)
 	{
 		AlWriteResult res;
 		long		timeout;
+
+		if (got_step_aside)
+		{
+			/* leave the database at once; the queue stays in shared memory */
+			ereport(LOG,
+					(errmsg("audit_log: writer leaves database \"%s\" for a command that needs it without other sessions", al_database),
+					 errdetail("A new writer starts in %d s; its connection waits until that command ends.", AL_RESTART_S)));
+			proc_exit(1);
+		}
 
 		if (ConfigReloadPending)
 			al_writer_reload();

@@ -14,6 +14,9 @@
 #   hba        => TEXT      the whole of pg_hba.conf, instead of either default
 #   extensions => [ ... ]   CREATE EXTENSION in database postgres, in this
 #                           order (default [ 'audit_log' ]; [] for none)
+#   install_path => DIR     run the binaries of DIR/bin (another major, for
+#                           pg_upgrade) instead of those on PATH
+#   start      => 0         configure only: do not start, create nothing
 #
 # scram_node(NAME, CONF, %opts) is audit_log_node with scram => 1 and
 # conf => CONF, the cluster the login tests share.
@@ -36,7 +39,8 @@ our @EXPORT = qw(audit_log_node scram_node sql_at);
 sub audit_log_node
 {
 	my ($name, %opts) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $node = PostgreSQL::Test::Cluster->new($name,
+		$opts{install_path} ? (install_path => $opts{install_path}) : ());
 
 	$node->init(%{ $opts{init} // {} });
 
@@ -61,6 +65,7 @@ sub audit_log_node
 		close $fh;
 	}
 
+	return $node if defined $opts{start} && !$opts{start};
 	$node->start;
 	$node->safe_psql('postgres', "CREATE EXTENSION $_")
 	  for @{ $opts{extensions} // ['audit_log'] };
