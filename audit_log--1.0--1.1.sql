@@ -64,3 +64,164 @@ FROM audit_log.capture_stats() AS s,
 
 COMMENT ON VIEW audit_log.status
 	IS 'health of audit_log: capture queue counters since server start, retention and its schedule, exports, seals, fleet sources, installed and loaded versions';
+
+/* ---- issue 15: origin of every row, bounded request_time, guarded roles, CHANGE_OWNER, spreadsheet-safe CSV ---- */
+
+/*
+ * The origin of every row, set by the server only: SERVER (captured by
+ * the hooks), EXTENSION (written by audit_log about itself: exports,
+ * retention, schedules, seals, verify runs, settings, fleet) or APPLICATION
+ * (written through log_event).  No function takes it as an argument.
+ *
+ * Rows written before this update get APPLICATION: nothing recorded the
+ * path they came by, and under 1.0 any member of audit_log_writer could
+ * have written any of them, so the least trusted answer is the honest one.
+ * The column is added with that constant default (no rewrite of the table:
+ * the value is kept once, in the catalog) and the default is then dropped,
+ * so that every writer must state the origin.
+ */
+CREATE TYPE audit_log.event_origin AS ENUM ('SERVER', 'EXTENSION', 'APPLICATION');
+
+COMMENT ON TYPE audit_log.event_origin
+	IS 'who wrote an event: the server''s capture (SERVER), audit_log about itself (EXTENSION), or an application through log_event (APPLICATION)';
+
+REVOKE ALL ON TYPE audit_log.event_origin FROM PUBLIC;
+GRANT USAGE ON TYPE audit_log.event_origin TO audit_log_reader, audit_log_writer, audit_log_admin;
+
+ALTER TABLE audit_log.events
+	ADD COLUMN origin audit_log.event_origin NOT NULL DEFAULT 'APPLICATION';
+ALTER TABLE audit_log.events ALTER COLUMN origin DROP DEFAULT;
+
+COMMENT ON COLUMN audit_log.events.origin
+	IS 'SERVER, EXTENSION or APPLICATION, set by the server; APPLICATION for rows written before version 1.1';
+
+/*
+ * log_event becomes SECURITY INVOKER (its search_path stays pinned): the
+ * C code inserts with its owner's rights itself, and needs to see who
+ * calls: the extension's own SECURITY DEFINER functions call it as their
+ * owner, a superuser, and only they may write AUDIT_LOG and the built-in
+ * EXPORTS types (origin EXTENSION); any other caller writes APPLICATION
+ * rows.
+ */
+ALTER FUNCTION audit_log.log_event(audit_log.event_category, text, audit_log.event_status, text, text, jsonb, text, timestamptz)
+	SECURITY INVOKER;
+
+COMMENT ON FUNCTION audit_log.log_event(audit_log.event_category, text, audit_log.event_status, text, text, jsonb, text, timestamptz)
+	IS 'record an application event in the caller''s transaction (origin APPLICATION; AUDIT_LOG and the built-in EXPORTS types are refused)';
+
+/*
+ * Seals: the serialization of days sealed from now on includes origin
+ * (format version 2, doc/seal.md); days sealed before keep verifying with
+ * version 1.  Old rows get 1 (kept in the catalog, no rewrite), new seals
+ * the default 2.
+ */
+ALTER TABLE audit_log.seals
+	ADD COLUMN format_version integer NOT NULL DEFAULT 1
+	CONSTRAINT seals_format_version_known CHECK (format_version IN (1, 2));
+ALTER TABLE audit_log.seals ALTER COLUMN format_version SET DEFAULT 2;
+
+COMMENT ON COLUMN audit_log.seals.format_version
+	IS 'serialization of the day''s rows: 1 (the 17 columns of 1.0), 2 (the same and origin)';
+
+/*
+ * daily_login_activity gains server_only: count only the logins the
+ * server captured (origin SERVER), leaving out LOGIN rows an application
+ * wrote through log_event.  The default (false) counts every row, as in
+ * 1.0.  A new argument needs DROP and CREATE (an overload would make the
+ * old calls ambiguous), and the view that uses it with them.
+ */
+DROP VIEW audit_log.daily_login_activity_90d;
+DROP FUNCTION audit_log.daily_login_activity(date, date, text);
+
+CREATE FUNCTION audit_log.daily_login_activity(from_day date, to_day date,
+	tz text DEFAULT pg_catalog.current_setting('TimeZone'),
+	server_only boolean DEFAULT false)
+RETURNS TABLE (day date, success bigint, failure bigint)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	plan record;
+	live_rows text;
+	i integer;
+BEGIN
+	IF NOT pg_catalog.isfinite(from_day) OR NOT pg_catalog.isfinite(to_day) THEN
+		RAISE EXCEPTION 'daily_login_activity needs finite days'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('The range from %s to %s has no end.', from_day, to_day);
+	END IF;
+	IF from_day > to_day THEN
+		RETURN;
+	END IF;
+	plan := audit_log._login_activity_plan(from_day, to_day, tz);
+
+	/*
+	 * The hourly rollups do not keep the origin: server_only scans the
+	 * whole range live.
+	 */
+	IF server_only THEN
+		plan.rolled_hours := '{}';
+		plan.live_from := ARRAY[audit_log.day_start(from_day, tz)];
+		plan.live_to := ARRAY[audit_log.day_start(to_day + 1, tz)];
+	END IF;
+
+	/*
+	 * The rows scanned live: one branch per range, each with constant
+	 * bounds, so that the planner prunes every branch to the partitions of
+	 * its range and picks the scan that suits its length.
+	 */
+	IF COALESCE(pg_catalog.array_length(plan.live_from, 1), 0) = 0 THEN
+		live_rows := 'SELECT NULL::timestamptz AS request_time, NULL::audit_log.event_status AS event_status WHERE false';
+	ELSE
+		live_rows := '';
+		FOR i IN 1 .. pg_catalog.array_length(plan.live_from, 1) LOOP
+			live_rows := live_rows || CASE WHEN i > 1 THEN ' UNION ALL ' ELSE '' END
+				|| pg_catalog.format('SELECT e.request_time, e.event_status FROM audit_log.events e'
+									 ' WHERE e.event_category = %L AND e.event_type = %L'
+									 ' AND e.request_time >= %L::timestamptz AND e.request_time < %L::timestamptz',
+									 'ACCESS_SIGMA', 'LOGIN', plan.live_from[i], plan.live_to[i])
+				|| CASE WHEN server_only THEN ' AND e.origin = ''SERVER''' ELSE '' END;
+		END LOOP;
+	END IF;
+
+	RETURN QUERY EXECUTE pg_catalog.format($q$
+		WITH live AS (
+			SELECT audit_log.day(e.request_time, $3) AS d,
+				   audit_log.countif(e.event_status = 'SUCCESS') AS s,
+				   audit_log.countif(e.event_status = 'FAILURE') AS f
+			FROM (%s) e
+			GROUP BY 1
+		), rolled AS (
+			SELECT audit_log._hour_day(c.hour, $3) AS d,
+				   COALESCE(pg_catalog.sum(c.count) FILTER (WHERE c.event_status = 'SUCCESS'), 0)::bigint AS s,
+				   COALESCE(pg_catalog.sum(c.count) FILTER (WHERE c.event_status = 'FAILURE'), 0)::bigint AS f
+			FROM audit_log.hourly_counts c
+			WHERE c.event_category = 'ACCESS_SIGMA' AND c.event_type = 'LOGIN'
+			  AND c.hour = ANY ($4)
+			GROUP BY 1
+		)
+		SELECT g.d, COALESCE(l.s, 0) + COALESCE(r.s, 0), COALESCE(l.f, 0) + COALESCE(r.f, 0)
+		FROM audit_log.days($1, $2) AS g(d)
+		LEFT JOIN live l ON l.d = g.d
+		LEFT JOIN rolled r ON r.d = g.d
+		ORDER BY g.d
+	$q$, live_rows) USING from_day, to_day, tz, plan.rolled_hours;
+END
+$$;
+
+COMMENT ON FUNCTION audit_log.daily_login_activity(date, date, text, boolean)
+	IS 'successful and failed logins per day of a time zone, every day of the range (server_only: only the logins the server captured)';
+
+CREATE VIEW audit_log.daily_login_activity_90d AS
+SELECT a.day, a.success, a.failure
+FROM audit_log.daily_login_activity(audit_log.day(pg_catalog.now()) - 89,
+									audit_log.day(pg_catalog.now())) AS a;
+
+COMMENT ON VIEW audit_log.daily_login_activity_90d
+	IS 'successful and failed logins per day over the last 90 days, in the session time zone';
+
+REVOKE ALL ON FUNCTION audit_log.daily_login_activity(date, date, text, boolean) FROM PUBLIC;
+REVOKE ALL ON TABLE audit_log.daily_login_activity_90d FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_log.daily_login_activity(date, date, text, boolean) TO audit_log_reader;
+GRANT SELECT ON TABLE audit_log.daily_login_activity_90d TO audit_log_reader;
+

@@ -135,17 +135,19 @@ export_query(ExportRun *run)
 }
 
 /*
- * Does audit_log.daily_login_activity(date, date, text) exist?  It comes
- * with the analytics part of the extension.
+ * Does audit_log.daily_login_activity(date, date, text) exist (1.1:
+ * daily_login_activity(date, date, text, boolean))?  It comes with the
+ * analytics part of the extension.
  */
 static bool
 daily_login_activity_exists(void)
 {
-	Oid			argtypes[3] = {DATEOID, DATEOID, TEXTOID};
+	Oid			argtypes[4] = {DATEOID, DATEOID, TEXTOID, BOOLOID};
+	List	   *name = list_make2(makeString("audit_log"),
+								  makeString("daily_login_activity"));
 
-	return OidIsValid(LookupFuncName(list_make2(makeString("audit_log"),
-												makeString("daily_login_activity")),
-									 3, argtypes, true));
+	return OidIsValid(LookupFuncName(name, 3, argtypes, true)) ||
+		OidIsValid(LookupFuncName(name, 4, argtypes, true));
 }
 
 /*
