@@ -225,3 +225,182 @@ REVOKE ALL ON TABLE audit_log.daily_login_activity_90d FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_log.daily_login_activity(date, date, text, boolean) TO audit_log_reader;
 GRANT SELECT ON TABLE audit_log.daily_login_activity_90d TO audit_log_reader;
 
+/*
+ * Maintenance that no row can stop or slow down.  A day partition can be
+ * made for the UTC days from 1970-01-01 (where a UUIDv7 starts) up to the
+ * year 9999; a row outside (a superuser may insert one directly: log_event
+ * refuses them) stays in the default partition, is counted in
+ * status.unplaced_rows, reported by a WARNING on each maintain(), and
+ * skipped.  A day whose partition cannot be made for another reason is
+ * reported and skipped the same way.
+ */
+CREATE FUNCTION audit_log._placeable_lo()
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '1970-01-01 00:00:00+00'::pg_catalog.timestamptz $$;
+
+CREATE FUNCTION audit_log._placeable_hi()
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT '10000-01-01 00:00:00+00'::pg_catalog.timestamptz $$;
+
+/* Rows of the default partition that no day partition can hold. */
+CREATE FUNCTION audit_log._unplaced_rows()
+RETURNS bigint
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.count(*) FROM ONLY audit_log.events_default e
+	WHERE e.request_time < audit_log._placeable_lo() OR e.request_time >= audit_log._placeable_hi()
+$$;
+
+CREATE OR REPLACE FUNCTION audit_log._maintain_partitions()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '200ms'
+AS $$
+DECLARE
+	today date := (pg_catalog.now() AT TIME ZONE 'UTC')::date;
+	d date;
+	created integer := 0;
+	unplaced bigint;
+	err text;
+BEGIN
+	FOR d IN
+		SELECT g::date FROM pg_catalog.generate_series(today, today + 7, interval '1 day') AS g
+		UNION
+		SELECT DISTINCT (e.request_time AT TIME ZONE 'UTC')::date FROM ONLY audit_log.events_default e
+		WHERE e.request_time >= audit_log._placeable_lo() AND e.request_time < audit_log._placeable_hi()
+		ORDER BY 1
+	LOOP
+		BEGIN
+			IF audit_log._create_day_partition(d) THEN
+				created := created + 1;
+			END IF;
+		EXCEPTION
+			WHEN lock_not_available THEN
+				RAISE WARNING 'audit_log: partition for % not created now: its locks were busy', d
+					USING HINT = 'The next maintenance run will try again.';
+			WHEN check_violation THEN
+				/* rows of that day were committed into the default partition
+				 * while we were moving its older rows */
+				RAISE WARNING 'audit_log: partition for % not created now: rows for it arrived meanwhile', d
+					USING HINT = 'The next maintenance run will try again.';
+			WHEN OTHERS THEN
+				/* no day may stop the others */
+				GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+				RAISE WARNING 'audit_log: partition for % not created: %', d, err
+					USING HINT = 'Its rows stay in audit_log.events_default; the other days go on.';
+		END;
+	END LOOP;
+
+	unplaced := audit_log._unplaced_rows();
+	IF unplaced > 0 THEN
+		RAISE WARNING 'audit_log: % rows in audit_log.events_default cannot be placed in a day partition', unplaced
+			USING DETAIL = pg_catalog.format('Their request_time lies before %s or from %s on; maintenance skips them.',
+											 audit_log._placeable_lo(), audit_log._placeable_hi()),
+				  HINT = 'status.unplaced_rows counts them; log_event refuses such times, so a superuser wrote them directly.';
+	END IF;
+	RETURN created;
+END
+$$;
+
+/*
+ * Sealing: before the first seal, start at the oldest day partition that
+ * holds rows (never at the oldest request_time of the whole table: one row
+ * in 4713 BC would mean millions of days); at most 1000 days per run, the
+ * next run goes on.
+ */
+CREATE OR REPLACE FUNCTION audit_log._maintain_seals()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '5s'
+AS $$
+DECLARE
+	delay integer := audit_log._seal_delay();
+	last_day date;
+	d date;
+	sealed integer := 0;
+	r record;
+	has_rows boolean;
+BEGIN
+	IF delay < 0 THEN
+		RETURN 0;
+	END IF;
+	last_day := ((pg_catalog.now() - pg_catalog.make_interval(mins => delay)) AT TIME ZONE 'UTC')::date - 1;
+	SELECT s.day + 1 INTO d FROM audit_log.seals s ORDER BY s.day DESC LIMIT 1;
+	IF d IS NULL THEN
+		FOR r IN
+			SELECT c.relname
+			FROM pg_catalog.pg_inherits i
+			JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = 'audit_log.events'::pg_catalog.regclass
+			  AND c.relname ~ '^events_p[0-9]{8}$'
+			ORDER BY c.relname
+		LOOP
+			EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM audit_log.%I)', r.relname) INTO has_rows;
+			IF has_rows THEN
+				d := pg_catalog.to_date(pg_catalog.substr(r.relname, 9), 'YYYYMMDD');
+				EXIT;
+			END IF;
+		END LOOP;
+	END IF;
+	IF d IS NULL THEN
+		RETURN 0;
+	END IF;
+	WHILE d <= last_day AND sealed < 1000 LOOP
+		BEGIN
+			PERFORM audit_log.seal(d);
+		EXCEPTION WHEN lock_not_available THEN
+			RAISE WARNING 'audit_log: day % not sealed now: its partition was busy', pg_catalog.to_char(d, 'YYYY-MM-DD')
+				USING HINT = 'The next maintenance run will try again.';
+			EXIT;
+		END;
+		sealed := sealed + 1;
+		d := d + 1;
+	END LOOP;
+	RETURN sealed;
+END
+$$;
+
+REVOKE ALL ON FUNCTION audit_log._placeable_lo() FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._placeable_hi() FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._unplaced_rows() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_log._unplaced_rows() TO audit_log_reader, audit_log_admin;
+
+/* status gains unplaced_rows (see above). */
+CREATE OR REPLACE VIEW audit_log.status AS
+SELECT s.preloaded,
+	s.capturing,
+	s.queued,
+	s.written,
+	s.dropped,
+	s.abandoned_logins,
+	s.oldest_queued_age,
+	r.retention_days,
+	r.retention_scheduled,
+	r.last_retention_run,
+	r.held_back_days,
+	(SELECT pg_catalog.max(x.finished_at) FROM audit_log.export_runs x
+	 WHERE x.status = 'SUCCESS') AS last_export,
+	(SELECT x.status = 'FAILURE' FROM audit_log.export_runs x
+	 ORDER BY x.run_id DESC LIMIT 1) AS last_export_failed,
+	(SELECT pg_catalog.max(z.day) FROM audit_log.seals z) AS sealed_through,
+	(SELECT pg_catalog.count(*) FROM audit_log.fleet_sources) AS sources,
+	(SELECT pg_catalog.max(f.lag) FROM audit_log.sources f) AS max_source_lag,
+	s.enqueued,
+	s.writer_pid,
+	v.extension_version,
+	v.library_version,
+	v.extension_version IS DISTINCT FROM v.library_version AS update_pending,
+	audit_log._unplaced_rows() AS unplaced_rows
+FROM audit_log.capture_stats() AS s,
+	audit_log._retention_status() AS r,
+	(SELECT e.extversion AS extension_version,
+		audit_log.library_version() AS library_version
+	 FROM pg_catalog.pg_extension e
+	 WHERE e.extname = 'audit_log') AS v;
