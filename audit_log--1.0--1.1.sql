@@ -404,3 +404,13 @@ FROM audit_log.capture_stats() AS s,
 		audit_log.library_version() AS library_version
 	 FROM pg_catalog.pg_extension e
 	 WHERE e.extname = 'audit_log') AS v;
+
+/*
+ * ALTER ... OWNER TO of any object (a table's owner holds every privilege
+ * on it) is captured as ACCOUNT_TYPES CHANGE_OWNER; GRANT of audit_log's
+ * own roles by a role that is not a superuser is refused in the utility
+ * hook (no SQL object).
+ */
+INSERT INTO audit_log.event_types (event_category, event_type, description, builtin) VALUES
+	('ACCOUNT_TYPES', 'CHANGE_OWNER', 'The owner of an object was changed (ALTER ... OWNER TO); entry_data holds the object, its type, the old and the new owner', true)
+ON CONFLICT DO NOTHING;
