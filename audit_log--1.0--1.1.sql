@@ -414,3 +414,181 @@ FROM audit_log.capture_stats() AS s,
 INSERT INTO audit_log.event_types (event_category, event_type, description, builtin) VALUES
 	('ACCOUNT_TYPES', 'CHANGE_OWNER', 'The owner of an object was changed (ALTER ... OWNER TO); entry_data holds the object, its type, the old and the new owner', true)
 ON CONFLICT DO NOTHING;
+
+/*
+ * Spreadsheet-safe CSV: export_csv(..., formula_guard => true) puts a
+ * single quote before every text cell that begins with =, +, -, @, a tab
+ * or a carriage return, so that a spreadsheet shows it instead of running
+ * it as a formula (OWASP, "CSV Injection").  Off by default: it changes
+ * the values, so such an export no longer re-imports to the same rows
+ * (README, "Exports").  A new argument needs DROP and CREATE (an overload
+ * would make the old calls ambiguous); schedule_export passes it on.  The
+ * internal _export_csv_job and _scheduled_export get a form with it, and
+ * their 1.0 forms stay, so that pg_cron jobs scheduled under 1.0 go on.
+ */
+DROP FUNCTION audit_log.export_csv(text, timestamptz, timestamptz, text);
+
+CREATE FUNCTION audit_log.export_csv(
+	directory text,
+	from_time timestamptz,
+	to_time timestamptz,
+	source text DEFAULT 'events',
+	formula_guard boolean DEFAULT false)
+RETURNS TABLE (file text, rows bigint, bytes bigint, sha256 text)
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'audit_log_export_csv';
+
+COMMENT ON FUNCTION audit_log.export_csv(text, timestamptz, timestamptz, text, boolean)
+	IS 'write the events (or daily_login_activity rows) of [from_time, to_time) as a CSV file under audit_log.export_directory (formula_guard: quote cells a spreadsheet would run)';
+
+CREATE FUNCTION audit_log._export_csv_job(
+	directory text,
+	from_time timestamptz,
+	to_time timestamptz,
+	source text,
+	job_name text,
+	formula_guard boolean)
+RETURNS TABLE (file text, rows bigint, bytes bigint, sha256 text)
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'audit_log_export_csv';
+
+CREATE FUNCTION audit_log._scheduled_export(
+	job_name text,
+	directory text,
+	source text,
+	period interval,
+	formula_guard boolean)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	last_to timestamptz;
+	first_event timestamptz;
+	horizon timestamp;
+	w_from timestamp;
+	w_to timestamp;
+	n integer := 0;
+BEGIN
+	PERFORM audit_log._export_check_period(period);
+	IF pg_catalog.to_regprocedure('audit_log.flush(interval)') IS NOT NULL THEN
+		BEGIN
+			EXECUTE 'SELECT audit_log.flush($1)' USING interval '5 seconds';
+		EXCEPTION WHEN OTHERS THEN
+			NULL;		-- not preloaded: nothing is queued
+		END;
+	END IF;
+	horizon := (pg_catalog.clock_timestamp() AT TIME ZONE 'UTC') - interval '1 minute';
+
+	SELECT pg_catalog.max(r.to_time) INTO last_to
+	  FROM audit_log.export_runs r
+	 WHERE r.job_name = _scheduled_export.job_name AND r.status = 'SUCCESS';
+
+	IF last_to IS NOT NULL THEN
+		w_from := last_to AT TIME ZONE 'UTC';
+	ELSE
+		SELECT pg_catalog.min(e.request_time) INTO first_event FROM audit_log.events e;
+		IF first_event IS NULL THEN
+			RETURN 0;
+		END IF;
+		w_from := audit_log._export_period_floor(first_event AT TIME ZONE 'UTC', period);
+	END IF;
+
+	LOOP
+		w_to := audit_log._export_period_floor(w_from, period) + period;
+		EXIT WHEN w_to > horizon OR n >= 1000;
+		PERFORM audit_log._export_csv_job(directory, w_from AT TIME ZONE 'UTC',
+										  w_to AT TIME ZONE 'UTC', source, job_name,
+										  COALESCE(formula_guard, false));
+		n := n + 1;
+		w_from := w_to;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
+/* The 1.0 form, which pg_cron jobs made under 1.0 call. */
+CREATE OR REPLACE FUNCTION audit_log._scheduled_export(
+	job_name text,
+	directory text,
+	source text,
+	period interval)
+RETURNS integer
+LANGUAGE sql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT audit_log._scheduled_export(job_name, directory, source, period, false) $$;
+
+DROP FUNCTION audit_log.schedule_export(text, text, text, text, interval);
+
+CREATE FUNCTION audit_log.schedule_export(
+	job_name text,
+	cron text,
+	directory text,
+	source text DEFAULT 'events',
+	period interval DEFAULT '1 day',
+	formula_guard boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	jobid bigint;
+	command text;
+BEGIN
+	IF job_name IS NULL OR job_name !~ '^[A-Za-z0-9_]{1,46}$' THEN
+		RAISE EXCEPTION 'invalid export job name "%"', job_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A job name is 1 to 46 letters, digits or underscores.';
+	END IF;
+	IF cron IS NULL THEN
+		RAISE EXCEPTION 'cron schedule must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF directory IS NULL THEN
+		RAISE EXCEPTION 'export directory must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF source IS NULL OR source NOT IN ('events', 'daily_login_activity') THEN
+		RAISE EXCEPTION 'invalid export source "%"', source
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''events'' or ''daily_login_activity''.';
+	END IF;
+	IF formula_guard IS NULL THEN
+		RAISE EXCEPTION 'formula_guard must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM audit_log._export_check_period(period);
+	IF pg_catalog.to_regprocedure('cron.schedule(text,text,text)') IS NULL THEN
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Scheduled exports are pg_cron jobs.',
+				  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, and run CREATE EXTENSION pg_cron.';
+	END IF;
+
+	/* without the guard, the call of 1.0 */
+	command := pg_catalog.format('SELECT audit_log._scheduled_export(%L, %L, %L, %L::interval%s)',
+								 job_name, directory, source, period,
+								 CASE WHEN formula_guard THEN ', true' ELSE '' END);
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid
+		USING 'audit_log_export_' || job_name, cron, command;
+
+	PERFORM audit_log.log_event('AUDIT_LOG', 'SCHEDULE_CHANGE', 'SUCCESS', NULL,
+		'audit_log_export_' || job_name,
+		pg_catalog.jsonb_build_object('action', 'schedule_export', 'jobid', jobid,
+			'cron', cron, 'directory', directory, 'source', source,
+			'period', period::text, 'formula_guard', formula_guard));
+	RETURN jobid;
+END
+$$;
+
+COMMENT ON FUNCTION audit_log.schedule_export(text, text, text, text, interval, boolean)
+	IS 'pg_cron job that exports each complete UTC-aligned period, catching up missed ones';
+
+REVOKE ALL ON FUNCTION audit_log.export_csv(text, timestamptz, timestamptz, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._export_csv_job(text, timestamptz, timestamptz, text, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._scheduled_export(text, text, text, interval, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log.schedule_export(text, text, text, text, interval, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_log.export_csv(text, timestamptz, timestamptz, text, boolean) TO audit_log_reader, audit_log_admin;
+GRANT EXECUTE ON FUNCTION audit_log.schedule_export(text, text, text, text, interval, boolean) TO audit_log_admin;

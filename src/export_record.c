@@ -481,6 +481,8 @@ export_record_run(ExportRun *run, bool in_aborting_call)
 		appendStringInfoString(&ed, ", \"job_name\": ");
 		escape_json(&ed, run->job_name);
 	}
+	if (run->formula_guard)
+		appendStringInfoString(&ed, ", \"formula_guard\": true");
 	if (run->error)
 	{
 		appendStringInfoString(&ed, ", \"error\": ");
