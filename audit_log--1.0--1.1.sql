@@ -99,9 +99,10 @@ COMMENT ON COLUMN audit_log.events.origin
  * log_event becomes SECURITY INVOKER (its search_path stays pinned): the
  * C code inserts with its owner's rights itself, and needs to see who
  * calls: the extension's own SECURITY DEFINER functions call it as their
- * owner, a superuser, and only they may write AUDIT_LOG and the built-in
- * EXPORTS types (origin EXTENSION); any other caller writes APPLICATION
- * rows.
+ * owner, a superuser, and only they may write AUDIT_LOG (origin
+ * EXTENSION); the built-in EXPORTS types are refused for every caller (the
+ * extension writes its EXPORT rows directly); any other row is
+ * APPLICATION.
  */
 ALTER FUNCTION audit_log.log_event(audit_log.event_category, text, audit_log.event_status, text, text, jsonb, text, timestamptz)
 	SECURITY INVOKER;

@@ -16,9 +16,10 @@
  * (AUDIT_LOG, and the built-in EXPORTS types).  From 1.1 on the function is
  * SECURITY INVOKER (its search_path still pinned), so that GetUserId() is
  * the caller's current user: the extension's own SQL functions call it as
- * their owner, a superuser, and their AUDIT_LOG and EXPORTS rows are
- * EXTENSION; C code of the extension (fleet.c) raises
- * al_extension_event_depth for the same effect.  A superuser could write
+ * their owner, a superuser, and their AUDIT_LOG rows are EXTENSION; C code
+ * of the extension (fleet.c) raises al_extension_event_depth for the same
+ * effect.  The built-in EXPORTS types (the EXPORT run record, written by
+ * export_record.c directly) are refused for every caller.  A superuser could write
  * such a row directly anyway.  Under a 1.0 schema (no origin column) it
  * behaves as 1.0 did, apart from the bounds on request_time, which need no
  * new object.
@@ -105,9 +106,12 @@ get_insert_plan(Oid category_type, Oid status_type, bool with_origin)
 								" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
 								" $13, $14, $15, $16, $17%s"
 								" WHERE EXISTS (SELECT 1 FROM audit_log.event_types t"
-								" WHERE t.event_category = $4 AND t.event_type = $5)",
+								" WHERE t.event_category = $4 AND t.event_type = $5%s)",
 								with_origin ? ", origin" : "",
-								with_origin ? ", $18::audit_log.event_origin" : ""),
+								with_origin ? ", $18::audit_log.event_origin" : "",
+								/* the extension's own EXPORTS types: its own rows only */
+								with_origin ? " AND ($18 = 'EXTENSION' OR NOT t.builtin"
+								" OR t.event_category <> 'EXPORTS')" : ""),
 					   with_origin ? LOG_EVENT_NARGS : LOG_EVENT_NARGS_10, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -189,6 +193,21 @@ is_builtin_exports_type(text *event_type)
 	found = SPI_processed > 0;
 	SPI_finish();
 	return found;
+}
+
+/*
+ * The error for an event of the extension's own: the category AUDIT_LOG, or
+ * a built-in EXPORTS type.
+ */
+static void
+refuse_reserved(const char *category_label, text *event_type)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("event %s %s is reserved for audit_log itself",
+					category_label, text_to_cstring(event_type)),
+			 errdetail("The category AUDIT_LOG and the built-in EXPORTS types are the extension's own evidence; log_event records application events."),
+			 errhint("Use another category, or register an application type with audit_log.register_event_type().")));
 }
 
 /*
@@ -361,25 +380,19 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 	category_label = DatumGetCString(DirectFunctionCall1(enum_out, category));
 	if (with_origin)
 	{
+		/*
+		 * AUDIT_LOG is decided here; a built-in EXPORTS type is kept out by
+		 * the insert itself (an APPLICATION row of it matches no type), so
+		 * that the common call costs no extra lookup.
+		 */
 		bool		own_category = strcmp(category_label, "AUDIT_LOG") == 0;
-
-		if (!own_category && strcmp(category_label, "EXPORTS") == 0)
-			own_category = is_builtin_exports_type(event_type);
 
 		if (al_extension_event_depth > 0)
 			origin = AL_ORIGIN_EXTENSION;
 		else if (own_category && caller_is_superuser)
 			origin = AL_ORIGIN_EXTENSION;	/* the extension's own functions */
 		else if (own_category)
-		{
-			char	   *type_str = text_to_cstring(event_type);
-
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("event %s %s is reserved for audit_log itself", category_label, type_str),
-					 errdetail("The category AUDIT_LOG and the built-in EXPORTS types are the extension's own evidence; log_event records application events."),
-					 errhint("Use another category, or register an application type with audit_log.register_event_type().")));
-		}
+			refuse_reserved(category_label, event_type);
 	}
 
 	event_id = (pg_uuid_t *) palloc(sizeof(pg_uuid_t));
@@ -436,6 +449,11 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 	if (SPI_processed != 1)
 	{
 		char	   *type_str = text_to_cstring(event_type);
+
+		if (with_origin && origin != AL_ORIGIN_EXTENSION &&
+			strcmp(category_label, "EXPORTS") == 0 &&
+			is_builtin_exports_type(event_type))
+			refuse_reserved(category_label, event_type);
 
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
