@@ -9,8 +9,10 @@ GRANT audit_log_writer TO regress_bounds_app;
 SELECT audit_log.register_event_type('EXPORTS', 'REGRESS_BOUNDS', 'bounds test');
 
 SELECT name, setting, unit, context, min_val, max_val FROM pg_settings WHERE name = 'audit_log.max_future';
--- error: out of bounds for max_future
-SET audit_log.max_future = '2 days';
+-- error: beyond its bounds (0 to 1 day), refused when set (nothing is written)
+ALTER SYSTEM SET audit_log.max_future = '2 days';
+-- error: a sighup setting, not for a session
+SET audit_log.max_future = '1h';
 
 -- each refused time: SQLSTATE 22008, the detail names both bounds, nothing is written
 CREATE FUNCTION pg_temp.try_time(t timestamptz) RETURNS text LANGUAGE plpgsql AS $$

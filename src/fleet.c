@@ -845,6 +845,33 @@ audit_log_skip_duplicate(PG_FUNCTION_ARGS)
 	tupdesc = RelationGetDescr(rel);
 	tuple = trigdata->tg_trigtuple;
 
+	/*
+	 * A row from a source still at 1.0 has no origin (the column is the
+	 * collector's only, and has no default): it gets APPLICATION, the value
+	 * of every row written before 1.1, instead of stopping the
+	 * subscription on the NOT NULL constraint.  A row from a 1.1 source
+	 * keeps the source's origin.
+	 */
+	{
+		int			origin_att = SPI_fnumber(tupdesc, "origin");
+		bool		isnull;
+
+		if (origin_att > 0)
+		{
+			(void) heap_getattr(tuple, origin_att, tupdesc, &isnull);
+			if (isnull)
+			{
+				int			col = origin_att;
+				Datum		val = DirectFunctionCall2(enum_in,
+													  CStringGetDatum(al_origin_names[AL_ORIGIN_APPLICATION]),
+													  ObjectIdGetDatum(TupleDescAttr(tupdesc, origin_att - 1)->atttypid));
+				bool		nul = false;
+
+				tuple = heap_modify_tuple_by_cols(tuple, tupdesc, 1, &col, &val, &nul);
+			}
+		}
+	}
+
 	if (MyLogicalRepWorker == NULL || !am_tablesync_worker())
 		return PointerGetDatum(tuple);
 
