@@ -38,11 +38,11 @@ FROM generate_series((now() AT TIME ZONE 'UTC')::date - 91, (now() AT TIME ZONE 
 -- 60% logins (a quarter of them failed), the rest other categories, evenly
 -- spread and written in time order, as a live server writes them
 INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type,
-	event_status, event_status_reason_code, user_name, client_addr, database_name, source_node)
+	event_status, event_status_reason_code, user_name, client_addr, database_name, source_node, origin)
 SELECT gen_random_uuid(), t, t, k.cat::audit_log.event_category, k.typ,
 	(CASE WHEN r < 0.25 THEN 'FAILURE' ELSE 'SUCCESS' END)::audit_log.event_status,
 	CASE WHEN r < 0.25 THEN 'INVALID_PASSWORD' END,
-	'user' || (i % 500), ('10.0.' || (i % 200) || '.' || (i % 250))::inet, 'app', 'bench'
+	'user' || (i % 500), ('10.0.' || (i % 200) || '.' || (i % 250))::inet, 'app', 'bench', 'SERVER'
 FROM (SELECT i, now() - interval '90 days' + (i::float8 / $EVENTS) * interval '90 days' AS t,
 			 random() AS r, (i * 7) % 10 AS k
 	  FROM generate_series(1, $EVENTS) i) s

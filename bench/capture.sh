@@ -134,7 +134,7 @@ printf "queued: %s events; written %s in %.3f s: %.0f events/s (target >= 20000)
 # INSERT ... SELECT into the same table (same partitions, key and index).
 n=$((w1 - w0))
 psql_ -c "CREATE TABLE bench_copy AS SELECT * FROM audit_log.events ORDER BY logged_time DESC LIMIT $n" >/dev/null
-native=$(psql_ -c "\\timing on" -c "INSERT INTO audit_log.events SELECT gen_random_uuid(), request_time, clock_timestamp(), event_category, event_type, event_status, event_status_reason_code, user_name, user_email, object_name, client_addr, application_name, database_name, backend_pid, session_id, source_node, entry_data FROM bench_copy" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+native=$(psql_ -c "\\timing on" -c "INSERT INTO audit_log.events SELECT gen_random_uuid(), request_time, clock_timestamp(), event_category, event_type, event_status, event_status_reason_code, user_name, user_email, object_name, client_addr, application_name, database_name, backend_pid, session_id, source_node, entry_data, origin FROM bench_copy" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
 native_rate=$(echo "$n / ($native / 1000)" | bc -l)
 printf "native INSERT ... SELECT of %s rows into audit_log.events: %.0f ms = %.0f rows/s; writer/native ratio %.2f\n" \
 	"$n" "$native" "$native_rate" "$(echo "$rate / $native_rate" | bc -l)"

@@ -41,7 +41,7 @@ SELECT count(*) FROM (SELECT audit_log._create_day_partition(d::date)
   FROM generate_series(date '2026-01-05', date '2026-01-09', interval '1 day') AS d) p;
 INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type,
 	event_status, event_status_reason_code, user_name, user_email, object_name, client_addr,
-	application_name, database_name, backend_pid, session_id, source_node, entry_data)
+	application_name, database_name, backend_pid, session_id, source_node, entry_data, origin)
 SELECT lpad(to_hex(i + 1), 32, '0')::uuid,
 	t, t + interval '3 milliseconds',
 	'ACCESS_SIGMA', 'LOGIN',
@@ -51,7 +51,8 @@ SELECT lpad(to_hex(i + 1), 32, '0')::uuid,
 	NULL, ('10.' || (i % 250) || '.' || (i % 200) || '.' || (i % 100))::inet,
 	'psql', 'postgres', 10000 + i % 30000, to_hex(1700000000 + i / 100) || '.' || to_hex(i % 65536),
 	'node1',
-	jsonb_build_object('method', 'scram-sha-256', 'attempt', i % 3, 'client', 'psql 15, "beta"')
+	jsonb_build_object('method', 'scram-sha-256', 'attempt', i % 3, 'client', 'psql 15, "beta"'),
+	'SERVER'
 FROM generate_series(0, $ROWS - 1) AS i,
 	LATERAL (SELECT timestamptz '2026-01-05 00:00:00+00'
 		+ (i::float8 / $ROWS * 5 * 86400) * interval '1 second' AS t) x;

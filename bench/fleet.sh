@@ -68,7 +68,7 @@ cat >"$work/log_event.sql" <<'EOF'
 SELECT audit_log.log_event('AUDIT_LOG', 'BENCH', object_name => 'bench');
 EOF
 cat >"$work/insert.sql" <<'EOF'
-INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type, event_status, user_name, application_name, database_name, backend_pid, session_id, source_node, entry_data) VALUES (gen_random_uuid(), now(), now(), 'AUDIT_LOG', 'BENCH', 'SUCCESS', current_user, 'pgbench', 'postgres', pg_backend_pid(), 'x', 'coll', '{}');
+INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type, event_status, user_name, application_name, database_name, backend_pid, session_id, source_node, entry_data, origin) VALUES (gen_random_uuid(), now(), now(), 'AUDIT_LOG', 'BENCH', 'SUCCESS', current_user, 'pgbench', 'postgres', pg_backend_pid(), 'x', 'coll', '{}', 'SERVER');
 EOF
 chown postgres "$work"/*.sql
 
@@ -251,9 +251,9 @@ bulk=$(psql_at "${PORT[coll]}" -c "
 	DECLARE t timestamptz := clock_timestamp();
 	BEGIN
 		INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type, event_status,
-			user_name, application_name, database_name, backend_pid, session_id, source_node, entry_data)
+			user_name, application_name, database_name, backend_pid, session_id, source_node, entry_data, origin)
 		SELECT gen_random_uuid(), now(), now(), 'AUDIT_LOG', 'BENCH_BULK', 'SUCCESS', current_user, 'bulk',
-			'postgres', pg_backend_pid(), 'x', 'coll', '{}'
+			'postgres', pg_backend_pid(), 'x', 'coll', '{}', 'SERVER'
 		FROM generate_series(1, $((2 * BACKLOG)));
 		RAISE NOTICE 'bulk %', extract(epoch FROM clock_timestamp() - t);
 	END

@@ -83,13 +83,13 @@ BEGIN
 	END LOOP;
 	INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type,
 		event_status, event_status_reason_code, user_name, client_addr, application_name,
-		database_name, backend_pid, session_id, source_node, entry_data)
+		database_name, backend_pid, session_id, source_node, entry_data, origin)
 	SELECT (lpad(to_hex(prefix), 8, '0') || lpad(to_hex(g), 24, '0'))::uuid,
 		t, t, 'ACCESS_SIGMA', 'LOGIN',
 		CASE WHEN g % 10 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END::audit_log.event_status,
 		CASE WHEN g % 10 = 0 THEN 'INVALID_PASSWORD' END,
 		'user_' || g % 5000, '10.0.0.1', 'psql', 'postgres',
-		10000 + g % 30000, to_hex(g), 'bench', '{}'
+		10000 + g % 30000, to_hex(g), 'bench', '{}', 'SERVER'
 	FROM generate_series(0, (to_day - from_day + 1)::bigint * per_day - 1) AS g,
 		LATERAL (SELECT ((today + from_day + (g / per_day)::int)::timestamp AT TIME ZONE 'UTC')
 				 + (g % per_day) * (interval '86400 seconds' / per_day) AS t) AS x;

@@ -40,7 +40,8 @@ SELECT (lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || '7' || 
 	'object' || i % 700, ('10.' || i % 250 || '.' || i % 199 || '.' || i % 251)::inet,
 	'psql', 'appdb', 10000 + i % 30000, to_hex(1700000000 + i / 50) || '.' || to_hex(i % 65536),
 	'node1',
-	jsonb_build_object('method', 'scram-sha-256', 'duration_s', i % 3600, 'ssl', i % 2 = 0)
+	jsonb_build_object('method', 'scram-sha-256', 'duration_s', i % 3600, 'ssl', i % 2 = 0),
+	'SERVER'
 FROM (SELECT i, '2026-01-10 00:00:00+00'::timestamptz + i * (interval '86399 seconds' / $ROWS) AS t,
 			 md5(i::text) AS h
 	  FROM generate_series(1, $ROWS) i) s

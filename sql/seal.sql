@@ -102,7 +102,7 @@ SELECT day, ok, rows, detail FROM audit_log.verify('2025-03-10', '2025-03-17') W
 INSERT INTO audit_log.events_p20250312
 SELECT gen_random_uuid(), request_time, logged_time, event_category, event_type, event_status,
 	event_status_reason_code, user_name, user_email, 'forged', client_addr, application_name,
-	database_name, backend_pid, session_id, source_node, entry_data
+	database_name, backend_pid, session_id, source_node, entry_data, origin
 FROM audit_log.events_p20250312 WHERE object_name = 'obj1';
 SELECT day, ok, rows, detail FROM audit_log.verify('2025-03-10', '2025-03-17') WHERE NOT ok;
 

@@ -22,11 +22,27 @@
 
 #include <stddef.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_auth_members.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_largeobject.h"
+#include "catalog/pg_largeobject_metadata.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/syscache.h"
@@ -689,4 +705,238 @@ al_admin_default_privileges(AlterDefaultPrivilegesStmt *stmt)
 							list_make1((char *) al_admin_acting_user()));
 	json_grant_what(&js, action);
 	al_admin_event_done(ev, &js);
+}
+
+/*
+ * The roles of audit_log that only a superuser may hand out: through them a
+ * role reads the whole trail (reader), writes application events (writer),
+ * or runs exports, retention and seals and unschedules maintenance
+ * (admin).  PostgreSQL 15 lets any CREATEROLE role grant any non-superuser
+ * role, itself included, so the extension refuses the GRANT itself.
+ */
+static const char *const guarded_roles[] = {
+	"audit_log_reader", "audit_log_writer", "audit_log_admin"
+};
+
+/*
+ * Did role receive ADMIN OPTION on roleid directly from a superuser?
+ */
+static bool
+admin_option_from_superuser(Oid roleid, Oid member)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	rel = table_open(AuthMemRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_auth_members_roleid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(roleid));
+	scan = systable_beginscan(rel, AuthMemRoleMemIndexId, true, NULL, 1, &key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_auth_members m = (Form_pg_auth_members) GETSTRUCT(tup);
+
+		if (m->member == member && m->admin_option && superuser_arg(m->grantor))
+			found = true;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Refuse a GRANT of one of audit_log's roles by a role that is neither a
+ * superuser nor holds ADMIN OPTION on it from a superuser.  Called by the
+ * utility hook just before the command runs (inside its error handling, so
+ * that the captured GRANT_MEMBERSHIP becomes FAILURE 42501).
+ */
+void
+al_admin_guard_grant_role(GrantRoleStmt *stmt)
+{
+	ListCell   *lr;
+	Oid			me = GetUserId();
+
+	if (!stmt->is_grant || superuser())
+		return;
+	foreach(lr, stmt->granted_roles)
+	{
+		AccessPriv *priv = (AccessPriv *) lfirst(lr);
+		Oid			roleid;
+		int			i;
+
+		if (priv->priv_name == NULL)
+			continue;
+		for (i = 0; i < lengthof(guarded_roles); i++)
+			if (strcmp(priv->priv_name, guarded_roles[i]) == 0)
+				break;
+		if (i == lengthof(guarded_roles))
+			continue;
+		roleid = get_role_oid(priv->priv_name, true);
+		if (!OidIsValid(roleid) || admin_option_from_superuser(roleid, me))
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to grant role \"%s\"", priv->priv_name),
+				 errdetail("Only superusers, and roles a superuser gave ADMIN OPTION on it, may grant the roles of audit_log."),
+				 errhint("Ask a superuser to run the GRANT.")));
+	}
+}
+
+/*
+ * The owner of an object, or InvalidOid when it cannot be found.
+ */
+static Oid
+object_owner(const ObjectAddress *addr)
+{
+	Oid			classId = addr->classId;
+	AttrNumber	owner_att;
+	Relation	catalog;
+	HeapTuple	tup;
+	Oid			owner = InvalidOid;
+
+	if (classId == LargeObjectRelationId)
+		classId = LargeObjectMetadataRelationId;
+	if (!OidIsValid(addr->objectId) || !is_objectclass_supported(classId))
+		return InvalidOid;
+	owner_att = get_object_attnum_owner(classId);
+	if (owner_att == InvalidAttrNumber)
+		return InvalidOid;
+	catalog = table_open(classId, AccessShareLock);
+	tup = get_catalog_object_by_oid(catalog, get_object_attnum_oid(classId), addr->objectId);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, owner_att, RelationGetDescr(catalog), &isnull);
+
+		if (!isnull)
+			owner = DatumGetObjectId(d);
+	}
+	table_close(catalog, AccessShareLock);
+	return owner;
+}
+
+/*
+ * One ACCOUNT_TYPES CHANGE_OWNER event: a new owner holds every privilege
+ * on the object.
+ */
+static void
+change_owner_event(const char *object, const char *object_type, Oid old_owner,
+				   RoleSpec *newowner)
+{
+	AuditEvent *ev;
+	AlJson		js;
+	char	   *old_name = OidIsValid(old_owner) ? GetUserNameFromId(old_owner, true) : NULL;
+
+	ev = al_admin_event(AL_CAT_ACCOUNT_TYPES, "CHANGE_OWNER", object, &js);
+	if (ev == NULL)
+		return;
+	al_json_str(&js, "object", object);
+	al_json_str(&js, "object_type", object_type);
+	al_json_str(&js, "old_owner", old_name);
+	al_json_str(&js, "new_owner", al_admin_rolespec_name(newowner));
+	al_admin_event_done(ev, &js);
+}
+
+/* ALTER <object> ... OWNER TO (every kind but relations). */
+void
+al_admin_alter_owner(AlterOwnerStmt *stmt)
+{
+	Relation	rel = NULL;
+	ObjectAddress addr;
+	char	   *object = NULL;
+	Node	   *name = stmt->object;
+
+	/* ALTER TYPE / DOMAIN name a type by a list; the lookup wants a TypeName */
+	if (stmt->objectType == OBJECT_TYPE || stmt->objectType == OBJECT_DOMAIN)
+		name = (Node *) makeTypeNameFromNameList(castNode(List, stmt->object));
+	addr = get_object_address(stmt->objectType, name, &rel,
+							  AccessShareLock, true);
+	if (rel != NULL)
+		relation_close(rel, NoLock);
+	if (OidIsValid(addr.objectId))
+		object = getObjectIdentity(&addr, true);
+	if (object == NULL)
+		object = al_admin_object_text(stmt->object);
+	change_owner_event(object, al_admin_objtype_text(stmt->objectType, false),
+					   object_owner(&addr), stmt->newowner);
+}
+
+/* The kind of a relation, as CHANGE_OWNER names it. */
+static const char *
+relkind_text(char relkind)
+{
+	switch (relkind)
+	{
+		case RELKIND_RELATION:
+		case RELKIND_PARTITIONED_TABLE:
+			return "TABLE";
+		case RELKIND_VIEW:
+			return "VIEW";
+		case RELKIND_MATVIEW:
+			return "MATERIALIZED VIEW";
+		case RELKIND_SEQUENCE:
+			return "SEQUENCE";
+		case RELKIND_FOREIGN_TABLE:
+			return "FOREIGN TABLE";
+		case RELKIND_INDEX:
+		case RELKIND_PARTITIONED_INDEX:
+			return "INDEX";
+		case RELKIND_COMPOSITE_TYPE:
+			return "TYPE";
+		default:
+			return "RELATION";
+	}
+}
+
+/* ALTER TABLE / VIEW / SEQUENCE / ... OWNER TO. */
+void
+al_admin_alter_table_owner(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+		Oid			relid;
+		Oid			owner = InvalidOid;
+		char	   *object;
+		const char *kind = al_admin_objtype_text(stmt->objtype, false);
+
+		if (cmd->subtype != AT_ChangeOwner)
+			continue;
+		relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		if (OidIsValid(relid))
+		{
+			HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+			if (HeapTupleIsValid(tup))
+			{
+				owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+				kind = relkind_text(((Form_pg_class) GETSTRUCT(tup))->relkind);
+				ReleaseSysCache(tup);
+			}
+			object = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												get_rel_name(relid));
+		}
+		else
+			object = quote_qualified_identifier(stmt->relation->schemaname,
+												stmt->relation->relname);
+		change_owner_event(object, kind, owner, cmd->newowner);
+	}
+}
+
+/* Does an ALTER TABLE change the owner? */
+bool
+al_admin_alter_table_changes_owner(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		if (((AlterTableCmd *) lfirst(lc))->subtype == AT_ChangeOwner)
+			return true;
+	}
+	return false;
 }

@@ -81,6 +81,7 @@ char	   *al_export_command = NULL;
 bool		al_require_export_before_purge = false;
 bool		al_log_to_server = false;
 int			al_seal_delay_min = 60;
+int			al_max_future_s = 300;
 bool		al_preloaded = false;
 
 /*
@@ -331,6 +332,17 @@ define_settings(void)
 							10080,
 							PGC_SIGHUP,
 							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("audit_log.max_future",
+							"How far ahead of now() log_event's request_time may be.",
+							"Allows for clock skew between an application and the server; 0 refuses any future time.",
+							&al_max_future_s,
+							300,
+							0,
+							86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 }
 

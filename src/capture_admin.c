@@ -35,6 +35,11 @@
  * PostgreSQL completes with "no privileges were granted/revoked" changed
  * nothing and is FAILURE 01007/01006 (see pending_mark_warning).
  *
+ * Two additions of 1.1: a GRANT of audit_log's own roles by a role that is
+ * not a superuser (nor holds ADMIN OPTION on it from one) is refused
+ * (admin_roles.c, al_admin_guard_grant_role), and ALTER ... OWNER TO of any
+ * object is an ACCOUNT_TYPES CHANGE_OWNER event.
+ *
  * Events leave this backend only through al_enqueue(), which never raises
  * an error, so the transaction callbacks are safe at commit and abort.
  *
@@ -213,8 +218,18 @@ statement_categories(Node *stmt)
 				return CAT(AL_CAT_CONNECTIONS);
 			return 0;
 		case T_AlterOwnerStmt:
-			if (al_admin_is_connection_type(((AlterOwnerStmt *) stmt)->objectType))
-				return CAT(AL_CAT_CONNECTIONS);
+			{
+				/* a new owner holds every privilege: CHANGE_OWNER */
+				int			cats = creating_extension ? 0 : CAT(AL_CAT_ACCOUNT_TYPES);
+
+				if (al_admin_is_connection_type(((AlterOwnerStmt *) stmt)->objectType))
+					cats |= CAT(AL_CAT_CONNECTIONS);
+				return cats;
+			}
+		case T_AlterTableStmt:
+			if (!creating_extension &&
+				al_admin_alter_table_changes_owner((AlterTableStmt *) stmt))
+				return CAT(AL_CAT_ACCOUNT_TYPES);
 			return 0;
 		case T_DropStmt:
 			if (((DropStmt *) stmt)->removeType == OBJECT_FOREIGN_SERVER ||
@@ -271,10 +286,16 @@ build_statement(Node *stmt)
 			{
 				AlterOwnerStmt *os = (AlterOwnerStmt *) stmt;
 
-				al_admin_connection_rename_owner(os->objectType,
-											  strVal(os->object),
-											  NULL, os->newowner);
+				if (al_admin_is_connection_type(os->objectType))
+					al_admin_connection_rename_owner(os->objectType,
+												  strVal(os->object),
+												  NULL, os->newowner);
+				if (!creating_extension)
+					al_admin_alter_owner(os);
 			}
+			break;
+		case T_AlterTableStmt:
+			al_admin_alter_table_owner((AlterTableStmt *) stmt);
 			break;
 		case T_GrantRoleStmt:
 			al_admin_grant_role((GrantRoleStmt *) stmt);
@@ -672,6 +693,8 @@ al_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	if (stmt_id == 0)
 	{
+		if (IsA(stmt, GrantRoleStmt))
+			al_admin_guard_grant_role((GrantRoleStmt *) stmt);
 		call_next(pstmt, queryString, readOnlyTree, context, params,
 				  queryEnv, dest, qc);
 		return;
@@ -681,6 +704,9 @@ al_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	running_stmt_id = stmt_id;
 	PG_TRY();
 	{
+		/* refused here, the GRANT is recorded as FAILURE 42501 */
+		if (IsA(stmt, GrantRoleStmt))
+			al_admin_guard_grant_role((GrantRoleStmt *) stmt);
 		call_next(pstmt, queryString, readOnlyTree, context, params,
 				  queryEnv, dest, qc);
 	}

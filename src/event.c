@@ -27,6 +27,10 @@
 
 #include "audit_log.h"
 
+const char *const al_origin_names[AL_NUM_ORIGINS] = {
+	"SERVER", "EXTENSION", "APPLICATION"
+};
+
 /* Microseconds between the Unix epoch and the PostgreSQL epoch (2000-01-01). */
 #define AL_UNIX_EPOCH_OFFSET_US \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)

@@ -42,6 +42,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/sha2.h"
+#include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/value.h"
@@ -51,6 +52,7 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
@@ -99,6 +101,44 @@ check_export_privilege(void)
 }
 
 /*
+ * The select list of an events export with the formula guard: every text
+ * column of audit_log.events (whatever columns this version has, in table
+ * order) with a single quote put before a value that begins with =, +, -,
+ * @, a tab or a carriage return, which a spreadsheet would otherwise run
+ * as a formula (OWASP, "CSV Injection").  Other types cannot begin so:
+ * timestamps, ids, addresses, numbers that are never negative, jsonb
+ * objects.
+ */
+static char *
+guarded_columns(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc;
+	bool		isnull;
+	Datum		d;
+	char	   *list;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute("SELECT pg_catalog.string_agg(CASE WHEN a.atttypid = 'pg_catalog.text'::pg_catalog.regtype"
+					 " THEN pg_catalog.format('CASE WHEN e.%1$I ~ ''^[-=+@\t\r]'' THEN '''''''' OPERATOR(pg_catalog.||) e.%1$I"
+					 " ELSE e.%1$I END AS %1$I', a.attname)"
+					 " ELSE pg_catalog.format('e.%I', a.attname) END, ', ' ORDER BY a.attnum)"
+					 " FROM pg_catalog.pg_attribute a"
+					 " WHERE a.attrelid = 'audit_log.events'::pg_catalog.regclass"
+					 " AND a.attnum > 0 AND NOT a.attisdropped",
+					 true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the columns of audit_log.events");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "audit_log.events has no columns");
+	list = MemoryContextStrdup(cxt, TextDatumGetCString(d));
+	SPI_finish();
+	return list;
+}
+
+/*
  * The query whose rows an export writes.  Timestamps are inlined as text
  * made under TimeZone UTC and DateStyle ISO (set by the caller), which
  * reads back exactly.
@@ -112,10 +152,11 @@ export_query(ExportRun *run)
 															 TimestampTzGetDatum(run->to_time)));
 
 	if (strcmp(run->source, "events") == 0)
-		return psprintf("SELECT e.* FROM audit_log.events e"
+		return psprintf("SELECT %s FROM audit_log.events e"
 						" WHERE e.request_time >= %s::pg_catalog.timestamptz"
 						" AND e.request_time < %s::pg_catalog.timestamptz"
 						" ORDER BY e.request_time, e.event_id",
+						run->formula_guard ? guarded_columns() : "e.*",
 						quote_literal_cstr(from_lit), quote_literal_cstr(to_lit));
 
 	/*
@@ -135,17 +176,19 @@ export_query(ExportRun *run)
 }
 
 /*
- * Does audit_log.daily_login_activity(date, date, text) exist?  It comes
- * with the analytics part of the extension.
+ * Does audit_log.daily_login_activity(date, date, text) exist (1.1:
+ * daily_login_activity(date, date, text, boolean))?  It comes with the
+ * analytics part of the extension.
  */
 static bool
 daily_login_activity_exists(void)
 {
-	Oid			argtypes[3] = {DATEOID, DATEOID, TEXTOID};
+	Oid			argtypes[4] = {DATEOID, DATEOID, TEXTOID, BOOLOID};
+	List	   *name = list_make2(makeString("audit_log"),
+								  makeString("daily_login_activity"));
 
-	return OidIsValid(LookupFuncName(list_make2(makeString("audit_log"),
-												makeString("daily_login_activity")),
-									 3, argtypes, true));
+	return OidIsValid(LookupFuncName(name, 3, argtypes, true)) ||
+		OidIsValid(LookupFuncName(name, 4, argtypes, true));
 }
 
 /*
@@ -300,10 +343,11 @@ do_export(ExportRun *run, ExportFiles *files)
 
 /*
  * audit_log.export_csv(directory text, from_time timestamptz,
- *     to_time timestamptz, source text DEFAULT 'events')
+ *     to_time timestamptz, source text DEFAULT 'events',
+ *     formula_guard boolean DEFAULT false)
  *     RETURNS TABLE (file text, rows bigint, bytes bigint, sha256 text)
- * and, with a fifth argument job_name, the scheduled form
- * audit_log._export_csv_job().
+ * and, with a fifth argument job_name (and a sixth, formula_guard), the
+ * scheduled form audit_log._export_csv_job().
  */
 Datum
 audit_log_export_csv(PG_FUNCTION_ARGS)
@@ -327,8 +371,26 @@ audit_log_export_csv(PG_FUNCTION_ARGS)
 	if (run.have_to)
 		run.to_time = PG_GETARG_TIMESTAMPTZ(2);
 	run.source = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
-	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
-		run.job_name = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	if (PG_NARGS() > 4)
+	{
+		/*
+		 * export_csv(..., formula_guard boolean) (1.1), or
+		 * _export_csv_job(..., job_name text [, formula_guard boolean])
+		 */
+		Oid		   *argtypes;
+		int			nargs;
+
+		(void) get_func_signature(fcinfo->flinfo->fn_oid, &argtypes, &nargs);
+		if (argtypes[4] == BOOLOID)
+			run.formula_guard = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+		else
+		{
+			if (!PG_ARGISNULL(4))
+				run.job_name = text_to_cstring(PG_GETARG_TEXT_PP(4));
+			if (PG_NARGS() > 5)
+				run.formula_guard = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+		}
+	}
 
 	files = export_files_begin();
 

@@ -48,6 +48,7 @@
 #include "al_json.h"
 #include "audit_log.h"
 #include "export.h"
+#include "version.h"
 
 /* Longest command output kept in export_runs.error. */
 #define EXPORT_COMMAND_OUTPUT	2000
@@ -187,6 +188,18 @@ static const char *const record_event_sql =
 " $19::pg_catalog.int4, $20, $21,"
 " $23::pg_catalog.jsonb || pg_catalog.jsonb_build_object('run_id', $24::pg_catalog.int8))";
 
+/* The same from 1.1 on: the extension's own event, origin EXTENSION. */
+static const char *const record_event_origin_sql =
+"INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category,"
+" event_type, event_status, event_status_reason_code, user_name, object_name,"
+" client_addr, application_name, database_name, backend_pid, session_id,"
+" source_node, entry_data, origin)"
+" VALUES ($14::pg_catalog.uuid, " TS_SQL(2) ", pg_catalog.clock_timestamp(), 'EXPORTS',"
+" 'EXPORT', $11::audit_log.event_status, $22, $15, $7, $16::pg_catalog.inet, $17, $18,"
+" $19::pg_catalog.int4, $20, $21,"
+" $23::pg_catalog.jsonb || pg_catalog.jsonb_build_object('run_id', $24::pg_catalog.int8),"
+" 'EXTENSION')";
+
 /*
  * Insert the run's row and its event with SPI, in the current transaction.
  * When audit_log.seals exists (the seal feature), a successful run also
@@ -229,7 +242,8 @@ insert_run_rows(char **values)
 	argtypes[RF_NFIELDS] = TEXTOID;
 	args[RF_NFIELDS] = CStringGetTextDatum(psprintf(INT64_FORMAT, run_id));
 	nulls[RF_NFIELDS] = ' ';
-	rc = SPI_execute_with_args(record_event_sql, RF_NFIELDS + 1, argtypes, args, nulls, false, 1);
+	rc = SPI_execute_with_args(al_installed_version_num() >= 101 ? record_event_origin_sql : record_event_sql,
+							   RF_NFIELDS + 1, argtypes, args, nulls, false, 1);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not insert the export event: %s", SPI_result_code_string(rc));
 
@@ -413,6 +427,8 @@ run_entry_data(ExportRun *run, bool have_from, bool have_to)
 	al_json_str(&js, "directory", run->directory);
 	if (run->job_name)
 		al_json_str(&js, "job_name", run->job_name);
+	if (run->formula_guard)
+		al_json_bool(&js, "formula_guard", true);
 	if (run->error)
 		al_json_str(&js, "error", run->error);
 	if (!al_json_finish(&js))

@@ -364,6 +364,25 @@ spi_exec(const char *sql, int nargs, const char *const *args, int rc_expected)
 }
 
 /*
+ * spi_exec of a statement that calls log_event about the fleet: the row is
+ * the extension's own (origin EXTENSION), not an application's.
+ */
+static void
+spi_exec_extension_event(const char *sql, int nargs, const char *const *args)
+{
+	al_extension_event_depth++;
+	PG_TRY();
+	{
+		spi_exec(sql, nargs, args, SPI_OK_SELECT);
+	}
+	PG_FINALLY();
+	{
+		al_extension_event_depth--;
+	}
+	PG_END_TRY();
+}
+
+/*
  * Rethrow the current error without its context and internal query: both
  * may quote a statement that holds the connection string.
  */
@@ -399,6 +418,7 @@ make_add_source_failure(AuditEvent *ev, const char *name, const char *user,
 	int			attempt;
 
 	al_event_init_session(ev, AL_CAT_CONNECTIONS, "ADD_SOURCE", false);
+	ev->origin = AL_ORIGIN_EXTENSION;
 	al_strlcpy_clip(ev->user_name, user, sizeof(ev->user_name));
 	al_strlcpy_clip(ev->object_name, name, sizeof(ev->object_name));
 	strlcpy(ev->reason_code, reason, sizeof(ev->reason_code));
@@ -530,10 +550,10 @@ add_source(char *name, char *conninfo, const char *user, char **redacted_out)
 
 			spi_exec("INSERT INTO audit_log.fleet_sources (name, source_node, slot_name, conninfo)"
 					 " VALUES ($1, $2, $3, $4)", 4, args, SPI_OK_INSERT);
-			spi_exec("SELECT audit_log.log_event('CONNECTIONS', 'ADD_SOURCE', 'SUCCESS', NULL, $1,"
-					 " pg_catalog.jsonb_build_object('subscription', $5, 'slot', $3,"
-					 " 'source_node', $2, 'conninfo', $4))",
-					 5, args, SPI_OK_SELECT);
+			spi_exec_extension_event("SELECT audit_log.log_event('CONNECTIONS', 'ADD_SOURCE', 'SUCCESS', NULL, $1,"
+									 " pg_catalog.jsonb_build_object('subscription', $5, 'slot', $3,"
+									 " 'source_node', $2, 'conninfo', $4))",
+									 5, args);
 		}
 		SPI_finish();
 
@@ -765,10 +785,10 @@ audit_log_drop_source(PG_FUNCTION_ARGS)
 		args[2] = slot_name;
 		args[3] = slot_dropped ? "true" : "false";
 
-		spi_exec("SELECT audit_log.log_event('CONNECTIONS', 'DROP_SOURCE', 'SUCCESS', NULL, $1,"
-				 " pg_catalog.jsonb_build_object('subscription', $2, 'slot', $3,"
-				 " 'slot_dropped', $4::boolean))",
-				 4, args, SPI_OK_SELECT);
+		spi_exec_extension_event("SELECT audit_log.log_event('CONNECTIONS', 'DROP_SOURCE', 'SUCCESS', NULL, $1,"
+								 " pg_catalog.jsonb_build_object('subscription', $2, 'slot', $3,"
+								 " 'slot_dropped', $4::boolean))",
+								 4, args);
 	}
 	SPI_finish();
 
@@ -824,6 +844,33 @@ audit_log_skip_duplicate(PG_FUNCTION_ARGS)
 	rel = trigdata->tg_relation;
 	tupdesc = RelationGetDescr(rel);
 	tuple = trigdata->tg_trigtuple;
+
+	/*
+	 * A row from a source still at 1.0 has no origin (the column is the
+	 * collector's only, and has no default): it gets APPLICATION, the value
+	 * of every row written before 1.1, instead of stopping the
+	 * subscription on the NOT NULL constraint.  A row from a 1.1 source
+	 * keeps the source's origin.
+	 */
+	{
+		int			origin_att = SPI_fnumber(tupdesc, "origin");
+		bool		isnull;
+
+		if (origin_att > 0)
+		{
+			(void) heap_getattr(tuple, origin_att, tupdesc, &isnull);
+			if (isnull)
+			{
+				int			col = origin_att;
+				Datum		val = DirectFunctionCall2(enum_in,
+													  CStringGetDatum(al_origin_names[AL_ORIGIN_APPLICATION]),
+													  ObjectIdGetDatum(TupleDescAttr(tupdesc, origin_att - 1)->atttypid));
+				bool		nul = false;
+
+				tuple = heap_modify_tuple_by_cols(tuple, tupdesc, 1, &col, &val, &nul);
+			}
+		}
+	}
 
 	if (MyLogicalRepWorker == NULL || !am_tablesync_worker())
 		return PointerGetDatum(tuple);

@@ -7,9 +7,22 @@
  *		default partition.
  *
  * log_event validates everything before it writes, so bad input writes
- * nothing.  It runs as SECURITY DEFINER (the role audit_log_writer needs no
- * privilege on the table), and records as user_name the role the caller
- * was acting as (the outer user id, unaffected by SECURITY DEFINER).
+ * nothing.  It inserts with the rights of the function's owner (the role
+ * audit_log_writer needs no privilege on the table), and records as
+ * user_name the role the caller was acting as (the outer user id).
+ *
+ * The origin of its rows (1.1): an application's call is APPLICATION, and
+ * it may not write the categories that are the extension's own evidence
+ * (AUDIT_LOG, and the built-in EXPORTS types).  From 1.1 on the function is
+ * SECURITY INVOKER (its search_path still pinned), so that GetUserId() is
+ * the caller's current user: the extension's own SQL functions call it as
+ * their owner, a superuser, and their AUDIT_LOG rows are EXTENSION; C code
+ * of the extension (fleet.c) raises al_extension_event_depth for the same
+ * effect.  The built-in EXPORTS types (the EXPORT run record, written by
+ * export_record.c directly) are refused for every caller.  A superuser could write
+ * such a row directly anyway.  Under a 1.0 schema (no origin column) it
+ * behaves as 1.0 did, apart from the bounds on request_time, which need no
+ * new object.
  *
  * Copyright (c) 2026, audit_log developers
  *
@@ -17,7 +30,9 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/trigger.h"
@@ -28,11 +43,13 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "audit_log.h"
 #include "compat.h"
 #include "seal.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(audit_log_log_event);
 PG_FUNCTION_INFO_V1(audit_log_refuse_change);
@@ -41,56 +58,195 @@ PG_FUNCTION_INFO_V1(audit_log_move_default_rows);
 /* > 0 while the extension itself deletes rows (see move_default_rows) */
 int			al_internal_dml_depth = 0;
 
-#define LOG_EVENT_NARGS 17
+/* > 0 while C code of the extension logs an event about itself */
+int			al_extension_event_depth = 0;
 
-static SPIPlanPtr insert_plan = NULL;
-static Oid	insert_plan_category_type = InvalidOid;
-static Oid	insert_plan_status_type = InvalidOid;
+/* the 17 columns of 1.0, then origin (1.1) */
+#define LOG_EVENT_NARGS_10 17
+#define LOG_EVENT_NARGS 18
+
+/* [0]: the insert of a 1.0 schema, [1]: with origin (1.1) */
+static SPIPlanPtr insert_plan[2] = {NULL, NULL};
+static Oid	insert_plan_category_type[2] = {InvalidOid, InvalidOid};
+static Oid	insert_plan_status_type[2] = {InvalidOid, InvalidOid};
 
 /*
  * Prepare (once per session) the statement that inserts an event if, and
  * only if, its type is registered.  One statement does both so that the
- * common case costs one executor run.
+ * common case costs one executor run.  with_origin: the 1.1 form, which
+ * also sets origin.
  */
 static SPIPlanPtr
-get_insert_plan(Oid category_type, Oid status_type)
+get_insert_plan(Oid category_type, Oid status_type, bool with_origin)
 {
 	Oid			argtypes[LOG_EVENT_NARGS] = {
 		UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, category_type, TEXTOID,
 		status_type, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INETOID, TEXTOID,
-		TEXTOID, INT4OID, TEXTOID, TEXTOID, JSONBOID
+		TEXTOID, INT4OID, TEXTOID, TEXTOID, JSONBOID, TEXTOID
 	};
 	SPIPlanPtr	plan;
+	int			k = with_origin ? 1 : 0;
 
-	if (insert_plan != NULL &&
-		insert_plan_category_type == category_type &&
-		insert_plan_status_type == status_type)
-		return insert_plan;
+	if (insert_plan[k] != NULL &&
+		insert_plan_category_type[k] == category_type &&
+		insert_plan_status_type[k] == status_type)
+		return insert_plan[k];
 
-	if (insert_plan != NULL)
+	if (insert_plan[k] != NULL)
 	{
-		SPI_freeplan(insert_plan);
-		insert_plan = NULL;
+		SPI_freeplan(insert_plan[k]);
+		insert_plan[k] = NULL;
 	}
 
-	plan = SPI_prepare("INSERT INTO audit_log.events (event_id, request_time,"
-					   " logged_time, event_category, event_type, event_status,"
-					   " event_status_reason_code, user_name, user_email, object_name,"
-					   " client_addr, application_name, database_name, backend_pid,"
-					   " session_id, source_node, entry_data)"
-					   " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-					   " $13, $14, $15, $16, $17"
-					   " WHERE EXISTS (SELECT 1 FROM audit_log.event_types t"
-					   " WHERE t.event_category = $4 AND t.event_type = $5)",
-					   LOG_EVENT_NARGS, argtypes);
+	plan = SPI_prepare(psprintf("INSERT INTO audit_log.events (event_id, request_time,"
+								" logged_time, event_category, event_type, event_status,"
+								" event_status_reason_code, user_name, user_email, object_name,"
+								" client_addr, application_name, database_name, backend_pid,"
+								" session_id, source_node, entry_data%s)"
+								" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+								" $13, $14, $15, $16, $17%s"
+								" WHERE EXISTS (SELECT 1 FROM audit_log.event_types t"
+								" WHERE t.event_category = $4 AND t.event_type = $5%s)",
+								with_origin ? ", origin" : "",
+								with_origin ? ", $18::audit_log.event_origin" : "",
+								/* the extension's own EXPORTS types: its own rows only */
+								with_origin ? " AND ($18 = 'EXTENSION' OR NOT t.builtin"
+								" OR t.event_category <> 'EXPORTS')" : ""),
+					   with_origin ? LOG_EVENT_NARGS : LOG_EVENT_NARGS_10, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
-	insert_plan = plan;
-	insert_plan_category_type = category_type;
-	insert_plan_status_type = status_type;
+	insert_plan[k] = plan;
+	insert_plan_category_type[k] = category_type;
+	insert_plan_status_type[k] = status_type;
 	return plan;
+}
+
+/*
+ * The installed version of the extension (version.c), looked up once per
+ * statement: a loop of log_event calls reads pg_extension once.
+ */
+static int
+schema_version(void)
+{
+	static int	version = 0;
+	static TimestampTz stmt_start = 0;
+	static TimestampTz xact_start = 0;
+
+	if (version == 0 ||
+		stmt_start != GetCurrentStatementStartTimestamp() ||
+		xact_start != GetCurrentTransactionStartTimestamp())
+	{
+		version = al_installed_version_num();
+		stmt_start = GetCurrentStatementStartTimestamp();
+		xact_start = GetCurrentTransactionStartTimestamp();
+	}
+	return version;
+}
+
+/*
+ * The owner of the function being called (for log_event, the extension's
+ * owner), cached in flinfo: the rows are inserted with its rights.
+ */
+static Oid
+function_owner(FunctionCallInfo fcinfo)
+{
+	Oid		   *cached = (Oid *) fcinfo->flinfo->fn_extra;
+
+	if (cached == NULL)
+	{
+		HeapTuple	tup = SearchSysCache1(PROCOID,
+										  ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+		cached = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(Oid));
+		*cached = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+		ReleaseSysCache(tup);
+		fcinfo->flinfo->fn_extra = cached;
+	}
+	return *cached;
+}
+
+/*
+ * Is event_type one of the extension's own (built-in) EXPORTS types?
+ * Asked only for the EXPORTS category.
+ */
+static bool
+is_builtin_exports_type(text *event_type)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	int			rc;
+	bool		found;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = PointerGetDatum(event_type);
+	rc = SPI_execute_with_args("SELECT 1 FROM audit_log.event_types t"
+							   " WHERE t.event_category = 'EXPORTS' AND t.event_type = $1"
+							   " AND t.builtin",
+							   1, argtypes, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not look up event type: %s", SPI_result_code_string(rc));
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
+/*
+ * The error for an event of the extension's own: the category AUDIT_LOG, or
+ * a built-in EXPORTS type.
+ */
+static void
+refuse_reserved(const char *category_label, text *event_type)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("event %s %s is reserved for audit_log itself",
+					category_label, text_to_cstring(event_type)),
+			 errdetail("The category AUDIT_LOG and the built-in EXPORTS types are the extension's own evidence; log_event records application events."),
+			 errhint("Use another category, or register an application type with audit_log.register_event_type().")));
+}
+
+/*
+ * A timestamp as text for messages, in the session's DateStyle and zone.
+ */
+static char *
+ts_text(TimestampTz ts)
+{
+	return DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(ts)));
+}
+
+/* 1970-01-01 00:00 UTC: the earliest instant a UUIDv7 can hold. */
+#define AL_UNIX_EPOCH_TS \
+	((TimestampTz) (UNIX_EPOCH_JDATE - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY)
+
+/*
+ * Refuse a request_time that lies outside [now - retention_days,
+ * now + max_future], and never before 1970 (where a UUIDv7 has no time
+ * field left): a backdated row older than retention would only be dropped,
+ * and a row years ahead lands where maintenance cannot place it.  A
+ * superuser (who could insert into the table directly anyway) may backfill
+ * further back, to 1970; the future bound holds for every caller.
+ */
+static void
+check_request_time(TimestampTz request_time, TimestampTz now, bool is_superuser)
+{
+	TimestampTz lo = now - (TimestampTz) al_retention_days * USECS_PER_DAY;
+	TimestampTz hi = now + (TimestampTz) al_max_future_s * USECS_PER_SEC;
+
+	if (lo < AL_UNIX_EPOCH_TS || is_superuser)
+		lo = AL_UNIX_EPOCH_TS;
+	if (request_time < lo || request_time > hi)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
+				 errmsg("request_time %s is out of range", ts_text(request_time)),
+				 errdetail("log_event accepts a request_time from %s to %s.",
+						   ts_text(lo), ts_text(hi)),
+				 errhint("The earliest is now minus audit_log.retention_days (%d days), and never before 1970; the latest is now plus audit_log.max_future (%d s).",
+						 al_retention_days, al_max_future_s)));
 }
 
 /*
@@ -144,6 +300,12 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 	char		addr[AL_ADDR_LEN];
 	char		session[AL_SESSION_LEN];
 	const char *dbname;
+	char	   *category_label;
+	bool		with_origin;
+	bool		caller_is_superuser;
+	AuditOrigin origin = AL_ORIGIN_APPLICATION;
+	Oid			save_userid;
+	int			save_sec_context;
 	int			rc;
 
 	/* Validate everything first: bad input writes nothing. */
@@ -200,6 +362,37 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 					 errmsg("request_time must be finite")));
+		check_request_time(request_time, logged_time, superuser());
+	}
+
+	/*
+	 * From here on, the owner's rights (an error on the way restores the
+	 * caller's with the (sub)transaction's abort); whether the caller is a
+	 * superuser is asked first.
+	 */
+	caller_is_superuser = superuser();
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(function_owner(fcinfo),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+
+	/* The origin, and the categories an application may not write. */
+	with_origin = schema_version() >= 101;
+	category_label = DatumGetCString(DirectFunctionCall1(enum_out, category));
+	if (with_origin)
+	{
+		/*
+		 * AUDIT_LOG is decided here; a built-in EXPORTS type is kept out by
+		 * the insert itself (an APPLICATION row of it matches no type), so
+		 * that the common call costs no extra lookup.
+		 */
+		bool		own_category = strcmp(category_label, "AUDIT_LOG") == 0;
+
+		if (al_extension_event_depth > 0)
+			origin = AL_ORIGIN_EXTENSION;
+		else if (own_category && caller_is_superuser)
+			origin = AL_ORIGIN_EXTENSION;	/* the extension's own functions */
+		else if (own_category)
+			refuse_reserved(category_label, event_type);
 	}
 
 	event_id = (pg_uuid_t *) palloc(sizeof(pg_uuid_t));
@@ -243,18 +436,24 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 	values[14] = CStringGetTextDatum(session);
 	values[15] = CStringGetTextDatum(al_source_node());
 	values[16] = JsonbPGetDatum(entry_data);
+	values[17] = CStringGetTextDatum(al_origin_names[origin]);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rc = SPI_execute_plan(get_insert_plan(get_fn_expr_argtype(fcinfo->flinfo, 0),
-										  get_fn_expr_argtype(fcinfo->flinfo, 2)),
+										  get_fn_expr_argtype(fcinfo->flinfo, 2),
+										  with_origin),
 						  values, nulls, false, 1);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not insert event: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
 	{
-		char	   *category_label = DatumGetCString(DirectFunctionCall1(enum_out, category));
 		char	   *type_str = text_to_cstring(event_type);
+
+		if (with_origin && origin != AL_ORIGIN_EXTENSION &&
+			strcmp(category_label, "EXPORTS") == 0 &&
+			is_builtin_exports_type(event_type))
+			refuse_reserved(category_label, event_type);
 
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -266,6 +465,7 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 	/* a backfill may not go into a sealed day (seal.c) */
 	al_refuse_sealed_day(request_time);
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	PG_RETURN_UUID_P(event_id);
 }

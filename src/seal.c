@@ -40,12 +40,17 @@
 
 #include "audit_log.h"
 #include "seal.h"
+#include "version.h"
 
 PG_FUNCTION_INFO_V1(audit_log_seal_day_hash);
 PG_FUNCTION_INFO_V1(audit_log_seal_delay);
 
-/* Columns of audit_log.events, in table order: all of them are hashed. */
-#define SEAL_NCOLS 17
+/*
+ * Columns hashed: format version 1, the 17 columns of 1.0; version 2 (days
+ * sealed under 1.1 and later), the same and origin.
+ */
+#define SEAL_NCOLS_V1 17
+#define SEAL_NCOLS 18
 
 /* Rows fetched from the cursor at a time. */
 #define SEAL_BATCH 5000
@@ -83,18 +88,28 @@ static const SealKind seal_kinds[SEAL_NCOLS] = {
 	SK_INT4,					/* backend_pid */
 	SK_TEXT,					/* session_id */
 	SK_TEXT,					/* source_node */
-	SK_JSONB					/* entry_data */
+	SK_JSONB,					/* entry_data */
+	SK_ENUM						/* origin (version 2) */
 };
 
 /*
- * The columns are named rather than "*" so that the serialization of
- * version 1 stays the same if the table ever gains a column.
+ * The columns are named rather than "*" so that the serialization of a
+ * format version stays the same if the table ever gains a column.
  */
-static const char *const seal_query =
+static const char *const seal_query_v1 =
 "SELECT event_id, request_time, logged_time, event_category, event_type,"
 " event_status, event_status_reason_code, user_name, user_email, object_name,"
 " client_addr, application_name, database_name, backend_pid, session_id,"
 " source_node, entry_data"
+" FROM audit_log.events"
+" WHERE request_time >= $1 AND request_time < $2"
+" ORDER BY event_id, request_time";
+
+static const char *const seal_query_v2 =
+"SELECT event_id, request_time, logged_time, event_category, event_type,"
+" event_status, event_status_reason_code, user_name, user_email, object_name,"
+" client_addr, application_name, database_name, backend_pid, session_id,"
+" source_node, entry_data, origin"
 " FROM audit_log.events"
 " WHERE request_time >= $1 AND request_time < $2"
 " ORDER BY event_id, request_time";
@@ -107,6 +122,7 @@ typedef struct SealState
 	pg_cryptohash_ctx *ctx;
 	StringInfoData buf;
 	MemoryContext cxt;			/* where the enum labels live */
+	int			ncols;			/* 17 (format 1) or 18 (format 2) */
 	int			nenums;
 	Oid			enum_oids[SEAL_ENUM_CACHE];
 	char	   *enum_labels[SEAL_ENUM_CACHE];
@@ -166,19 +182,19 @@ enum_label(SealState *st, Datum value)
 }
 
 /*
- * Serialize one row: int16 number of fields (17), then each field as int32
- * length and bytes, length -1 (and no bytes) for NULL.  An empty string is
- * length 0, so it never looks like NULL.
+ * Serialize one row: int16 number of fields (17 in format 1, 18 in format
+ * 2), then each field as int32 length and bytes, length -1 (and no bytes)
+ * for NULL.  An empty string is length 0, so it never looks like NULL.
  */
 static void
 seal_row(SealState *st, Datum *values, bool *isnull)
 {
 	StringInfo	buf = &st->buf;
-	uint16		nfields = pg_hton16((uint16) SEAL_NCOLS);
+	uint16		nfields = pg_hton16((uint16) st->ncols);
 	int			i;
 
 	appendBinaryStringInfo(buf, (const char *) &nfields, 2);
-	for (i = 0; i < SEAL_NCOLS; i++)
+	for (i = 0; i < st->ncols; i++)
 	{
 		Datum		v = values[i];
 
@@ -242,11 +258,12 @@ seal_row(SealState *st, Datum *values, bool *isnull)
 }
 
 /*
- * Hash the rows of one UTC day.  Must be called inside an SPI connection.
- * Returns the number of rows; the hash goes to digest.
+ * Hash the rows of one UTC day in serialization format 1 or 2.  Must be
+ * called inside an SPI connection.  Returns the number of rows; the hash
+ * goes to digest.
  */
 static uint64
-seal_hash_day(DateADT day, uint8 *digest)
+seal_hash_day(DateADT day, int format, uint8 *digest)
 {
 	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		args[2];
@@ -263,6 +280,7 @@ seal_hash_day(DateADT day, uint8 *digest)
 	args[1] = TimestampTzGetDatum((TimestampTz) (day + 1) * USECS_PER_DAY);
 
 	memset(&st, 0, sizeof(st));
+	st.ncols = (format >= 2) ? SEAL_NCOLS : SEAL_NCOLS_V1;
 	initStringInfo(&st.buf);
 	st.cxt = CurrentMemoryContext;
 	st.ctx = pg_cryptohash_create(PG_SHA256);
@@ -276,7 +294,7 @@ seal_hash_day(DateADT day, uint8 *digest)
 	 * CURSOR_OPT_FAST_PLAN favours the walk along the primary key index (in
 	 * event_id order already) over a scan and a sort of the whole day.
 	 */
-	portal = SPI_cursor_open_with_args(NULL, seal_query, 2, argtypes, args,
+	portal = SPI_cursor_open_with_args(NULL, format >= 2 ? seal_query_v2 : seal_query_v1, 2, argtypes, args,
 									   NULL, true,
 									   CURSOR_OPT_NO_SCROLL | CURSOR_OPT_FAST_PLAN);
 	if (portal == NULL)
@@ -290,7 +308,7 @@ seal_hash_day(DateADT day, uint8 *digest)
 		SPI_cursor_fetch(portal, true, SEAL_BATCH);
 		if (SPI_processed == 0)
 			break;
-		if (SPI_tuptable->tupdesc->natts != SEAL_NCOLS)
+		if (SPI_tuptable->tupdesc->natts != st.ncols)
 			elog(ERROR, "unexpected number of columns in audit_log.events");
 
 		oldcxt = MemoryContextSwitchTo(rowcxt);
@@ -320,10 +338,48 @@ seal_hash_day(DateADT day, uint8 *digest)
 }
 
 /*
+ * The serialization format of a day: that of its seal when it has one
+ * (audit_log.seals.format_version, 1.1), otherwise the one a seal made now
+ * gets (the column's default: 2).  Under a 1.0 schema, always 1.  Inside
+ * an SPI connection.
+ */
+static int
+seal_format_of_day(DateADT day)
+{
+	Oid			argtypes[1] = {DATEOID};
+	Datum		args[1];
+	int			rc;
+	int			format = 2;
+
+	if (al_installed_version_num() < 101)
+		return 1;
+	args[0] = DateADTGetDatum(day);
+	rc = SPI_execute_with_args("SELECT s.format_version FROM audit_log.seals s WHERE s.day = $1",
+							   1, argtypes, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read the seal of a day: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			format = DatumGetInt32(d);
+	}
+	if (format < 1 || format > 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("unknown seal format version %d", format),
+				 errdetail("This library knows the serialization formats 1 and 2.")));
+	return format;
+}
+
+/*
  * audit_log._seal_day_hash(day date, OUT rows bigint, OUT day_hash text)
  *
  * The number of rows of a UTC day and the hex SHA-256 of their canonical
- * serialization.  Internal: seal() and verify() chain it; not granted.
+ * serialization, in the format of the day's seal (new seals: format 2).
+ * Internal: seal() and verify() chain it; not granted.
  */
 Datum
 audit_log_seal_day_hash(PG_FUNCTION_ARGS)
@@ -352,7 +408,7 @@ audit_log_seal_day_hash(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rows = seal_hash_day(day, digest);
+	rows = seal_hash_day(day, seal_format_of_day(day), digest);
 	SPI_finish();
 
 	for (i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)

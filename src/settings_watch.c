@@ -116,6 +116,7 @@ al_queue_settings_change(const char *name, const char *oldval, const char *newva
 	al_uuid7(&ev.event_id, ev.request_time);
 	ev.backend_pid = MyProcPid;
 	ev.category = AL_CAT_AUDIT_LOG;
+	ev.origin = AL_ORIGIN_EXTENSION;	/* the extension about itself */
 	ev.success = true;
 	strlcpy(ev.event_type, "SETTINGS_CHANGE", sizeof(ev.event_type));
 	al_strlcpy_clip(ev.object_name, name, sizeof(ev.object_name));

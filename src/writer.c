@@ -109,7 +109,8 @@ static void al_writer_utility(PlannedStmt *pstmt, const char *queryString,
 							  DestReceiver *dest, QueryCompletion *qc);
 
 static AuditEvent *al_batch = NULL;
-static SPIPlanPtr al_insert_plan[2] = {NULL, NULL};	/* plain, ON CONFLICT */
+/* [with origin (1.1)][plain, ON CONFLICT] */
+static SPIPlanPtr al_insert_plan[2][2] = {{NULL, NULL}, {NULL, NULL}};
 static MemoryContext al_writer_cxt = NULL;
 static int	al_careful_left = 0;	/* events to write with ON CONFLICT */
 static int	al_single_left = 0;	/* events still to retry one by one */
@@ -140,13 +141,41 @@ static const char *const al_insert_sql =
 " database_name, backend_pid, session_id, entry_data)";
 
 /*
+ * The same from 1.1 on, with each event's origin ($17): the two differ
+ * only in that column.
+ */
+static const char *const al_insert_origin_sql =
+"INSERT INTO audit_log.events (event_id, request_time, logged_time,"
+" event_category, event_type, event_status, event_status_reason_code,"
+" user_name, object_name, client_addr, application_name, database_name,"
+" backend_pid, session_id, source_node, entry_data, origin)"
+" SELECT u.event_id, u.request_time, $1,"
+" u.category::audit_log.event_category, u.event_type,"
+" u.status::audit_log.event_status, u.reason, u.user_name, u.object_name,"
+" u.client_addr::pg_catalog.inet, u.application_name, u.database_name,"
+" u.backend_pid, u.session_id, $2, u.entry_data::pg_catalog.jsonb,"
+" u.origin::audit_log.event_origin"
+" FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), "
+"pg_catalog.unnest($5), pg_catalog.unnest($6), "
+"pg_catalog.unnest($7), pg_catalog.unnest($8), "
+"pg_catalog.unnest($9), pg_catalog.unnest($10), "
+"pg_catalog.unnest($11), pg_catalog.unnest($12), "
+"pg_catalog.unnest($13), pg_catalog.unnest($14), "
+"pg_catalog.unnest($15), pg_catalog.unnest($16), "
+"pg_catalog.unnest($17)) AS u("
+"event_id, request_time, category, event_type, status,"
+" reason, user_name, object_name, client_addr, application_name,"
+" database_name, backend_pid, session_id, entry_data, origin)";
+
+/*
  * Appended when a batch may hold events already written (a retry, or the
  * first batch of a new writer): speculative insertion costs about twice a
  * plain INSERT, so it is used only then.
  */
 static const char *const al_on_conflict_sql = " ON CONFLICT DO NOTHING";
 
-#define AL_INSERT_NARGS 16
+#define AL_INSERT_NARGS_10 16
+#define AL_INSERT_NARGS 17
 
 /*
  * Register the writer.  Called from _PG_init when preloaded.
@@ -403,23 +432,29 @@ al_insert_events(const AuditEvent *evs, int n, bool careful)
 			result = 0;
 		else
 		{
-			if (al_insert_plan[careful] == NULL)
+			/* the origin column exists from 1.1 on: asked once per batch */
+			bool		with_origin = al_installed_version_num() >= 101;
+
+			if (al_insert_plan[with_origin][careful] == NULL)
 			{
 				Oid			argtypes[AL_INSERT_NARGS] = {
 					TIMESTAMPTZOID, TEXTOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID,
 					TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 					TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-					TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID
+					TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+					TEXTARRAYOID
 				};
+				const char *sql = with_origin ? al_insert_origin_sql : al_insert_sql;
 				SPIPlanPtr	plan;
 
-				plan = SPI_prepare(careful ? psprintf("%s%s", al_insert_sql, al_on_conflict_sql) : al_insert_sql,
-								   AL_INSERT_NARGS, argtypes);
+				plan = SPI_prepare(careful ? psprintf("%s%s", sql, al_on_conflict_sql) : sql,
+								   with_origin ? AL_INSERT_NARGS : AL_INSERT_NARGS_10,
+								   argtypes);
 				if (plan == NULL)
 					elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 				if (SPI_keepplan(plan) != 0)
 					elog(ERROR, "SPI_keepplan failed");
-				al_insert_plan[careful] = plan;
+				al_insert_plan[with_origin][careful] = plan;
 			}
 
 			memset(nulls, ' ', sizeof(nulls));
@@ -469,7 +504,15 @@ al_insert_events(const AuditEvent *evs, int n, bool careful)
 				elems[i] = CStringGetTextDatum(evs[i].entry_data[0] != '\0' ? evs[i].entry_data : "{}");
 			values[15] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
 
-			rc = SPI_execute_plan(al_insert_plan[careful], values, nulls, false, 0);
+			if (with_origin)
+			{
+				elems = palloc(sizeof(Datum) * n);
+				for (i = 0; i < n; i++)
+					elems[i] = CStringGetTextDatum(al_origin_names[evs[i].origin < AL_NUM_ORIGINS ? evs[i].origin : AL_ORIGIN_SERVER]);
+				values[16] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+			}
+
+			rc = SPI_execute_plan(al_insert_plan[with_origin][careful], values, nulls, false, 0);
 			if (rc != SPI_OK_INSERT)
 				elog(ERROR, "audit_log writer: INSERT returned %s", SPI_result_code_string(rc));
 			result = 1;

@@ -95,10 +95,15 @@ FROM generate_series((now() AT TIME ZONE 'UTC')::date - 4, (now() AT TIME ZONE '
 });
 $node->safe_psql('trail', qq{
 SELECT count(*) FROM audit_log.export_csv('$exportdir', now() - interval '5 days', now() - interval '1 day')});
+# the columns of 1.0 (1.1 adds events.origin and seals.format_version)
 my $state_sql = q{
-SELECT (SELECT count(*) || ':' || md5(string_agg(e::text, E'\n' ORDER BY event_id))
+SELECT (SELECT count(*) || ':' || md5(string_agg(row(e.event_id, e.request_time, e.logged_time,
+			e.event_category, e.event_type, e.event_status, e.event_status_reason_code, e.user_name,
+			e.user_email, e.object_name, e.client_addr, e.application_name, e.database_name,
+			e.backend_pid, e.session_id, e.source_node, e.entry_data)::text, E'\n' ORDER BY event_id))
 		FROM audit_log.events e WHERE request_time < now() - interval '12 hours')
-	|| ' seals ' || (SELECT count(*) || ':' || md5(string_agg(s::text, E'\n' ORDER BY day)) FROM audit_log.seals s)
+	|| ' seals ' || (SELECT count(*) || ':' || md5(string_agg(row(s.day, s.rows, s.digest,
+			s.previous_digest, s.sealed_at)::text, E'\n' ORDER BY day)) FROM audit_log.seals s)
 	|| ' exports ' || (SELECT count(*) || ':' || md5(string_agg(x::text, E'\n' ORDER BY run_id)) FROM audit_log.export_runs x)
 	|| ' all ' || (SELECT count(*) FROM audit_log.events)};
 my $before = $node->safe_psql('trail', $state_sql);
@@ -122,6 +127,13 @@ is( $node->safe_psql(
 SELECT count(*) FILTER (WHERE ok) || '/' || count(*)
 FROM audit_log.verify((now() AT TIME ZONE 'UTC')::date - 4, (now() AT TIME ZONE 'UTC')::date - 1)}),
 	'4/4', 'verify is ok on every sealed day after the update');
+is( $node->safe_psql(
+		'trail', q{
+SELECT (SELECT string_agg(DISTINCT origin::text, ',') FROM audit_log.events
+		WHERE request_time < now() - interval '12 hours')
+	|| ' ' || (SELECT string_agg(DISTINCT format_version::text, ',') FROM audit_log.seals)}),
+	'APPLICATION 1',
+	'rows from before the update are origin APPLICATION, and their seals format 1');
 is( $node->safe_psql('trail',
 		q{SELECT extension_version || ' ' || library_version || ' ' || update_pending FROM audit_log.status}),
 	'1.1 1.1 false', 'status shows both versions and no pending update');

@@ -55,9 +55,9 @@ $node->safe_psql(
 CREATE TABLE tricky_base AS SELECT '$d0'::timestamptz AT TIME ZONE 'UTC' AS b;
 INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type,
 	event_status, event_status_reason_code, user_name, user_email, object_name, client_addr,
-	application_name, database_name, backend_pid, session_id, source_node, entry_data)
+	application_name, database_name, backend_pid, session_id, source_node, entry_data, origin)
 SELECT gen_random_uuid(), t.rt, t.rt + interval '1 second', 'ACCESS_SIGMA', 'LOGIN', t.st::audit_log.event_status,
-	t.reason, t.u, t.mail, t.obj, t.addr::inet, t.app, 'db,"x"', 4242, 's1', 'node', t.ed::jsonb
+	t.reason, t.u, t.mail, t.obj, t.addr::inet, t.app, 'db,"x"', 4242, 's1', 'node', t.ed::jsonb, 'SERVER'
 FROM tricky_base, LATERAL (VALUES
 	((b::text || '+00')::timestamptz, 'SUCCESS', NULL, 'comma,user', 'quote"mail', E'line1\\nline2',
 	 '2001:db8::1', E'tab\\there', '{"nested": {"a": [1, "two", {"b": null}], "q": "say \\"hi\\"", "bs": "back\\\\slash", "nl": "x\\ny"}}'),
@@ -75,8 +75,8 @@ FROM tricky_base, LATERAL (VALUES
 ) AS t(rt, st, reason, u, mail, obj, addr, app, ed);
 -- a few rows on the two days before, for the scheduled export
 INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type,
-	event_status, user_name, entry_data)
-SELECT gen_random_uuid(), t, t, 'ACCESS_SIGMA', 'LOGIN', 'SUCCESS', 'sched_' || i, '{}'
+	event_status, user_name, entry_data, origin)
+SELECT gen_random_uuid(), t, t, 'ACCESS_SIGMA', 'LOGIN', 'SUCCESS', 'sched_' || i, '{}', 'SERVER'
 FROM tricky_base, generate_series(1, 20) AS i,
 	LATERAL (SELECT ((b - interval '2 days' + i * interval '143 minutes')::text || '+00')::timestamptz AS t) x;
 SELECT audit_log.maintain();
@@ -109,7 +109,7 @@ is(slurp_file("$file.sha256"), "$sha  " . basename($file) . "\n", 'checksum file
 my $content = slurp_file($file);
 my ($header) = split /\n/, $content;
 is($header,
-	'event_id,request_time,logged_time,event_category,event_type,event_status,event_status_reason_code,user_name,user_email,object_name,client_addr,application_name,database_name,backend_pid,session_id,source_node,entry_data',
+	'event_id,request_time,logged_time,event_category,event_type,event_status,event_status_reason_code,user_name,user_email,object_name,client_addr,application_name,database_name,backend_pid,session_id,source_node,entry_data,origin',
 	'header row names every column');
 like($content, qr/\n[0-9a-f-]{36},\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00,/, 'timestamps in ISO 8601 with offset');
 like($content, qr/"\{""nested"": \{""a"": \[1, ""two""/, 'jsonb as JSON text, RFC 4180 quoted');
@@ -275,7 +275,7 @@ $node->reload;
 
 # --- daily_login_activity (from the analytics part, when present) ---
 my $has_dla = $node->safe_psql('postgres',
-	"SELECT to_regprocedure('audit_log.daily_login_activity(date,date,text)') IS NOT NULL");
+	"SELECT to_regprocedure('audit_log.daily_login_activity(date,date,text)') IS NOT NULL OR to_regprocedure('audit_log.daily_login_activity(date,date,text,boolean)') IS NOT NULL");
 sleep 1;
 if ($has_dla eq 't')
 {

@@ -29,10 +29,10 @@ FROM generate_series('2026-01-10 00:00:00+00'::timestamptz, '2026-01-12 00:00:00
 -- a row as the background writer would write it: an address, no pid
 INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type,
 	event_status, event_status_reason_code, user_name, client_addr, application_name, database_name,
-	session_id, source_node)
+	session_id, source_node, origin)
 VALUES ('01940000-0000-7000-8000-000000000001', '2026-01-11 08:00:00+00', '2026-01-11 08:00:01+00',
 	'ACCESS_SIGMA', 'LOGIN', 'FAILURE', 'INVALID_PASSWORD', 'mallory', '2001:db8::1', '', 'auditdb',
-	'6570a1b2.1f40', 'node1');
+	'6570a1b2.1f40', 'node1', 'SERVER');
 });
 
 # The maintenance job seals every closed day from the oldest with rows up

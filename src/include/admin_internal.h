@@ -52,6 +52,10 @@ extern void al_admin_grant(GrantStmt *stmt);
 extern void al_admin_owned(const char *event_type, List *roles,
 						   RoleSpec *new_owner, DropBehavior behavior);
 extern void al_admin_default_privileges(AlterDefaultPrivilegesStmt *stmt);
+extern void al_admin_guard_grant_role(GrantRoleStmt *stmt);
+extern void al_admin_alter_owner(AlterOwnerStmt *stmt);
+extern void al_admin_alter_table_owner(AlterTableStmt *stmt);
+extern bool al_admin_alter_table_changes_owner(AlterTableStmt *stmt);
 
 /* admin_connections.c: servers, user mappings, wrappers, subscriptions */
 extern bool al_admin_is_connection_type(ObjectType type);

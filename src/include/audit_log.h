@@ -35,6 +35,24 @@ typedef enum AuditCategory
 	AL_NUM_CATEGORIES
 } AuditCategory;
 
+/*
+ * Where an event comes from, in the order of the SQL enum
+ * audit_log.event_origin (1.1).  Set by the server, never by a caller:
+ * SERVER for what the hooks capture (the zero value, so a zeroed event is
+ * a captured one), EXTENSION for what the extension writes about itself
+ * (exports, retention, seals, settings, fleet), APPLICATION for log_event.
+ */
+typedef enum AuditOrigin
+{
+	AL_ORIGIN_SERVER = 0,
+	AL_ORIGIN_EXTENSION,
+	AL_ORIGIN_APPLICATION,
+	AL_NUM_ORIGINS
+} AuditOrigin;
+
+/* event.c: the names of the origins, as in the SQL enum */
+extern const char *const al_origin_names[AL_NUM_ORIGINS];
+
 /* audit_log.c: the names of the categories, as in the SQL enum */
 extern const char *const al_category_names[AL_NUM_CATEGORIES];
 
@@ -69,6 +87,8 @@ typedef struct AuditEvent
 	char		database_name[AL_NAME_LEN];
 	char		session_id[AL_SESSION_LEN];
 	char		entry_data[AL_ENTRY_DATA_LEN];
+	uint8		origin;			/* AuditOrigin; last, in what was padding,
+								 * so a queue file of 1.0 reads as SERVER */
 } AuditEvent;
 
 /* Settings (audit_log.c) */
@@ -84,6 +104,7 @@ extern char *al_export_command;
 extern bool al_require_export_before_purge;
 extern bool al_log_to_server;
 extern int	al_seal_delay_min;
+extern int	al_max_future_s;	/* audit_log.max_future, in seconds */
 
 /* true when loaded through shared_preload_libraries */
 extern bool al_preloaded;
@@ -117,5 +138,12 @@ extern void al_strlcpy_clip(char *dst, const char *src, size_t len);
 
 /* log_event.c: set while the extension itself moves or removes rows */
 extern int	al_internal_dml_depth;
+
+/*
+ * log_event.c: > 0 while C code of the extension calls log_event about
+ * itself (fleet.c); such rows are origin EXTENSION.  No SQL caller can set
+ * it.
+ */
+extern int	al_extension_event_depth;
 
 #endif							/* AUDIT_LOG_H */

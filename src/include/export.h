@@ -42,6 +42,7 @@ typedef struct ExportRun
 	char	   *error;
 	char	   *sqlstate;
 	char	   *job_name;
+	bool		formula_guard;	/* quote cells a spreadsheet would run */
 } ExportRun;
 
 /*
