@@ -64,3 +64,16 @@ FROM audit_log.capture_stats() AS s,
 
 COMMENT ON VIEW audit_log.status
 	IS 'health of audit_log: capture queue counters since server start, retention and its schedule, exports, seals, fleet sources, installed and loaded versions';
+
+/* ---- issue 15: guarded DROP EXTENSION, TRAIL_CHANGE, READ ---- */
+
+/*
+ * The trail audits itself (src/capture_trail.c, src/extension_drop.c):
+ * statements that alter the trail's own objects, a drop of the extension
+ * reported by the next CREATE EXTENSION, and reads of audit_log.events.
+ * The events carry no statement text.
+ */
+INSERT INTO audit_log.event_types (event_category, event_type, description, builtin) VALUES
+	('AUDIT_LOG', 'TRAIL_CHANGE', 'A statement altered the audit trail''s own objects (ALTER/DROP/TRUNCATE/GRANT on audit_log''s tables, ALTER EXTENSION audit_log, session_replication_role, pause_writer), successful or not', true),
+	('AUDIT_LOG', 'EXTENSION_DROPPED', 'DROP EXTENSION audit_log removed the trail of this database; written by the next CREATE EXTENSION with who, when, the rows and days lost and the last seal digest', true),
+	('AUDIT_LOG', 'READ', 'A role read audit_log.events or one of its partitions (at most one event per session per minute)', true);

@@ -49,6 +49,7 @@
 #include "audit_log.h"
 #include "capture_admin.h"
 #include "capture_auth.h"
+#include "capture_trail.h"
 #include "compat.h"
 #include "extension_drop.h"
 #include "fleet.h"
@@ -81,6 +82,8 @@ char	   *al_export_command = NULL;
 bool		al_require_export_before_purge = false;
 bool		al_log_to_server = false;
 int			al_seal_delay_min = 60;
+bool		al_allow_drop = false;
+bool		al_log_reads = true;
 bool		al_preloaded = false;
 
 /*
@@ -332,6 +335,24 @@ define_settings(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MIN,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("audit_log.allow_drop",
+							 "Allow DROP EXTENSION audit_log (and DROP SCHEMA audit_log CASCADE, DROP OWNED of its owner).",
+							 "While off such a statement is refused; when on, the drop leaves a record from which the next CREATE EXTENSION writes an EXTENSION_DROPPED event.",
+							 &al_allow_drop,
+							 false,
+							 PGC_SIGHUP,
+							 GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("audit_log.log_reads",
+							 "Record reads of audit_log.events as AUDIT_LOG READ events, at most once a minute per session.",
+							 NULL,
+							 &al_log_reads,
+							 true,
+							 PGC_SIGHUP,
+							 GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
 }
 
 /*
@@ -372,6 +393,7 @@ al_xact_callback(XactEvent event, void *arg)
 		al_capture_auth_xact(event);
 		al_capture_admin_xact(event);
 	}
+	al_extension_drop_xact(event);
 	al_fleet_xact(event);
 }
 
@@ -384,6 +406,7 @@ al_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (al_preloaded)
 		al_capture_admin_subxact(event, mySubid, parentSubid);
+	al_extension_drop_subxact(event);
 	al_fleet_subxact(event, mySubid, parentSubid);
 }
 
@@ -432,6 +455,7 @@ _PG_init(void)
 		al_writer_init();		/* background worker "audit_log writer" */
 		al_capture_auth_init(); /* ClientAuthentication_hook */
 		al_capture_admin_init();	/* ProcessUtility_hook */
+		al_capture_trail_init();	/* fmgr_hook, ExecutorCheckPerms_hook */
 	}
 	al_extension_drop_init();	/* object_access_hook, preloaded or not */
 	/* fleet: nothing at load time (late load: see al_xact_callbacks_register) */

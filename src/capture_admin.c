@@ -66,6 +66,8 @@
 #include "admin_internal.h"
 #include "audit_log.h"
 #include "capture_admin.h"
+#include "capture_trail.h"
+#include "extension_drop.h"
 #include "queue.h"
 
 /* Number of size levels tried before an entry_data is cut to a stub. */
@@ -174,11 +176,12 @@ al_admin_acting_user(void)
 #define CAT(c) (1 << (c))
 
 /*
- * The categories a statement can produce events in (0: not ours).  Cheap,
- * so that other statements pay nothing more than this switch.
+ * The categories a statement can produce administrative events in (0: not
+ * ours).  Cheap, so that other statements pay nothing more than this
+ * switch.
  */
 static int
-statement_categories(Node *stmt)
+admin_categories(Node *stmt)
 {
 	switch (nodeTag(stmt))
 	{
@@ -237,10 +240,25 @@ statement_categories(Node *stmt)
 	}
 }
 
+/*
+ * The categories a statement can produce events in: the administrative
+ * ones above, and AUDIT_LOG when it alters the trail's own objects
+ * (capture_trail.c).
+ */
+static int
+statement_categories(Node *stmt)
+{
+	return admin_categories(stmt) | al_trail_categories(stmt);
+}
+
 /* Build the events of one statement into build_events. */
 static void
 build_statement(Node *stmt)
 {
+	/* TRAIL_CHANGE (capture_trail.c) */
+	al_trail_build(stmt);
+	if (admin_categories(stmt) == 0)
+		return;
 	switch (nodeTag(stmt))
 	{
 		case T_CreateRoleStmt:
@@ -641,6 +659,8 @@ call_next(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		  ProcessUtilityContext context, ParamListInfo params,
 		  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
+	/* a refused DROP EXTENSION audit_log fails here (extension_drop.c) */
+	al_extension_drop_utility(pstmt->utilityStmt);
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 							queryEnv, dest, qc);

@@ -84,6 +84,8 @@ extern char *al_export_command;
 extern bool al_require_export_before_purge;
 extern bool al_log_to_server;
 extern int	al_seal_delay_min;
+extern bool al_allow_drop;
+extern bool al_log_reads;
 
 /* true when loaded through shared_preload_libraries */
 extern bool al_preloaded;
