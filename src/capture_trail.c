@@ -308,15 +308,15 @@ is_srr(const char *name)
 	return name != NULL && pg_strcasecmp(name, "session_replication_role") == 0;
 }
 
-/* Does a SET (of any kind) change session_replication_role? */
+/*
+ * Does a SET (of any kind) change session_replication_role?  RESET ALL
+ * only in a session (see trail_objects); ALTER ROLE|DATABASE ... RESET ALL
+ * removes settings whose own SET was on record.
+ */
 static bool
 set_touches_srr(VariableSetStmt *set)
 {
-	if (set == NULL)
-		return false;
-	if (set->kind == VAR_RESET_ALL)
-		return true;
-	return is_srr(set->name);
+	return set != NULL && set->kind != VAR_RESET_ALL && is_srr(set->name);
 }
 
 /* Note an object of the trail in *objects (when asked) and say yes. */
@@ -533,9 +533,12 @@ trail_objects(Node *stmt, List **objects)
 				VariableSetStmt *set = (VariableSetStmt *) stmt;
 
 				/* RESET ALL matters only when the role is not the default */
-				if (set->kind == VAR_RESET_ALL &&
-					SessionReplicationRole == SESSION_REPLICATION_ROLE_ORIGIN)
-					return false;
+				if (set->kind == VAR_RESET_ALL)
+				{
+					if (SessionReplicationRole == SESSION_REPLICATION_ROLE_ORIGIN)
+						return false;
+					return found(objects, pstrdup("session_replication_role"));
+				}
 				if (set_touches_srr(set))
 					return found(objects, pstrdup("session_replication_role"));
 				return false;
