@@ -17,17 +17,21 @@
  *	 audit_log.c (_PG_init, the one emit_log_hook and transaction callback)
  *	   |-> capture_auth.c (logins) --------------+
  *	   |-> capture_admin.c (administration) -----+
+ *	   |     |-> capture_trail.c (TRAIL_CHANGE) -+
+ *	   |-> capture_trail.c (READ, own work) -----+
  *	   |-> writer.c (background worker) ---------+--> queue.c (shared memory)
  *	   |-> fleet.c (add_source, drop_source) ----+
- *	   |-> extension_drop.c (pg_cron jobs at DROP EXTENSION)
+ *	   |-> extension_drop.c (DROP EXTENSION: guard, record, pg_cron jobs)
  *	   capture_sql.c (flush, status counters) ---+
  *
- * Each arrow is a header: capture_auth.h, capture_admin.h, writer.h,
- * fleet.h, extension_drop.h, queue.h.  queue.c includes neither the capture
- * nor the writer headers.  Below everything lies audit_log.h: the settings
- * and AuditEvent, with the helpers of audit_log.c, event.c and log_event.c
- * that every part may use; the only other call up is fleet.c asking for
- * the transaction callbacks (al_xact_callbacks_register).  The SQL-only
+ * Each arrow is a header: capture_auth.h, capture_admin.h, capture_trail.h,
+ * writer.h, fleet.h, extension_drop.h, queue.h.  queue.c includes neither
+ * the capture nor the writer headers.  capture_admin.c's utility hook also
+ * calls extension_drop.c (the drop guard) before each statement.  Below
+ * everything lies audit_log.h: the settings and AuditEvent, with the
+ * helpers of audit_log.c, event.c and log_event.c that every part may use;
+ * the only other calls up are fleet.c and extension_drop.c asking for the
+ * transaction callbacks (al_xact_callbacks_register).  The SQL-only
  * parts stand beside this graph: log_event.c (which asks seal.c through
  * seal.h whether a day is sealed), day.c, countif.c, retention.c, seal.c
  * and export*.c (export.h).
@@ -381,8 +385,10 @@ al_emit_log(ErrorData *edata)
  * parts first, since they only copy events into the queue and never fail
  * (the login capture first: the commit of the startup transaction is the
  * session's LOGIN SUCCESS, which comes before any event of the session);
- * then fleet, which may talk to a remote server, warn, or refuse a PREPARE.
- * No part depends on what another did.  The capture parts keep state only
+ * then the drop record of extension_drop.c (written at PRE_COMMIT, where a
+ * failure still aborts the drop; queued and logged at COMMIT); then fleet,
+ * which may talk to a remote server, warn, or refuse a PREPARE.  No part
+ * depends on what another did.  The capture parts keep state only
  * when preloaded.
  */
 static void

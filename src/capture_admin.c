@@ -40,7 +40,11 @@
  *
  * This file holds the hook, the statement dispatch, the pending list and
  * the outcomes; the events themselves are built by admin_roles.c and
- * admin_connections.c (with admin_render.c), their entry_data written by
+ * admin_connections.c (with admin_render.c), the AUDIT_LOG TRAIL_CHANGE
+ * events of statements that alter the trail's own objects by
+ * capture_trail.c (the same pending list gives them their outcome), and
+ * before each statement runs extension_drop.c may refuse a drop of the
+ * extension; their entry_data written by
  * al_json.c into the event, secrets removed by redact.c.  The extension's
  * one emit_log_hook and transaction callbacks (audit_log.c) call
  * al_capture_admin_emit_log, al_capture_admin_xact and
