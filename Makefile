@@ -18,6 +18,7 @@ OBJS = \
 	src/capture_admin.o \
 	src/capture_auth.o \
 	src/capture_sql.o \
+	src/capture_trail.o \
 	src/countif.o \
 	src/day.o \
 	src/event.o \

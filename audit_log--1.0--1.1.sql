@@ -593,3 +593,16 @@ REVOKE ALL ON FUNCTION audit_log._scheduled_export(text, text, text, interval, b
 REVOKE ALL ON FUNCTION audit_log.schedule_export(text, text, text, text, interval, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_log.export_csv(text, timestamptz, timestamptz, text, boolean) TO audit_log_reader, audit_log_admin;
 GRANT EXECUTE ON FUNCTION audit_log.schedule_export(text, text, text, text, interval, boolean) TO audit_log_admin;
+
+/* ---- issue 15: guarded DROP EXTENSION, TRAIL_CHANGE, READ ---- */
+
+/*
+ * The trail audits itself (src/capture_trail.c, src/extension_drop.c):
+ * statements that alter the trail's own objects, a drop of the extension
+ * reported by the next CREATE EXTENSION, and reads of audit_log.events.
+ * The events carry no statement text.
+ */
+INSERT INTO audit_log.event_types (event_category, event_type, description, builtin) VALUES
+	('AUDIT_LOG', 'TRAIL_CHANGE', 'A statement altered the audit trail''s own objects (ALTER/DROP/TRUNCATE/GRANT on audit_log''s tables, ALTER EXTENSION audit_log, session_replication_role, pause_writer), successful or not', true),
+	('AUDIT_LOG', 'EXTENSION_DROPPED', 'DROP EXTENSION audit_log removed the trail of this database; written by the next CREATE EXTENSION with who, when, the rows and days lost and the last seal digest', true),
+	('AUDIT_LOG', 'READ', 'A role read audit_log.events or one of its partitions (at most one event per session per minute)', true);

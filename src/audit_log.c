@@ -17,17 +17,21 @@
  *	 audit_log.c (_PG_init, the one emit_log_hook and transaction callback)
  *	   |-> capture_auth.c (logins) --------------+
  *	   |-> capture_admin.c (administration) -----+
+ *	   |     |-> capture_trail.c (TRAIL_CHANGE) -+
+ *	   |-> capture_trail.c (READ, own work) -----+
  *	   |-> writer.c (background worker) ---------+--> queue.c (shared memory)
  *	   |-> fleet.c (add_source, drop_source) ----+
- *	   |-> extension_drop.c (pg_cron jobs at DROP EXTENSION)
+ *	   |-> extension_drop.c (DROP EXTENSION: guard, record, pg_cron jobs)
  *	   capture_sql.c (flush, status counters) ---+
  *
- * Each arrow is a header: capture_auth.h, capture_admin.h, writer.h,
- * fleet.h, extension_drop.h, queue.h.  queue.c includes neither the capture
- * nor the writer headers.  Below everything lies audit_log.h: the settings
- * and AuditEvent, with the helpers of audit_log.c, event.c and log_event.c
- * that every part may use; the only other call up is fleet.c asking for
- * the transaction callbacks (al_xact_callbacks_register).  The SQL-only
+ * Each arrow is a header: capture_auth.h, capture_admin.h, capture_trail.h,
+ * writer.h, fleet.h, extension_drop.h, queue.h.  queue.c includes neither
+ * the capture nor the writer headers.  capture_admin.c's utility hook also
+ * calls extension_drop.c (the drop guard) before each statement.  Below
+ * everything lies audit_log.h: the settings and AuditEvent, with the
+ * helpers of audit_log.c, event.c and log_event.c that every part may use;
+ * the only other calls up are fleet.c and extension_drop.c asking for the
+ * transaction callbacks (al_xact_callbacks_register).  The SQL-only
  * parts stand beside this graph: log_event.c (which asks seal.c through
  * seal.h whether a day is sealed), day.c, countif.c, retention.c, seal.c
  * and export*.c (export.h).
@@ -49,6 +53,7 @@
 #include "audit_log.h"
 #include "capture_admin.h"
 #include "capture_auth.h"
+#include "capture_trail.h"
 #include "compat.h"
 #include "extension_drop.h"
 #include "fleet.h"
@@ -82,6 +87,9 @@ bool		al_require_export_before_purge = false;
 bool		al_log_to_server = false;
 int			al_seal_delay_min = 60;
 int			al_max_future_s = 300;
+
+bool		al_allow_drop = false;
+bool		al_log_reads = true;
 bool		al_preloaded = false;
 
 /*
@@ -344,6 +352,24 @@ define_settings(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("audit_log.allow_drop",
+							 "Allow DROP EXTENSION audit_log (and DROP SCHEMA audit_log CASCADE, DROP OWNED of its owner).",
+							 "While off such a statement is refused; when on, the drop leaves a record from which the next CREATE EXTENSION writes an EXTENSION_DROPPED event.",
+							 &al_allow_drop,
+							 false,
+							 PGC_SIGHUP,
+							 GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("audit_log.log_reads",
+							 "Record reads of audit_log.events as AUDIT_LOG READ events, at most once a minute per session.",
+							 NULL,
+							 &al_log_reads,
+							 true,
+							 PGC_SIGHUP,
+							 GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
 }
 
 /*
@@ -372,8 +398,10 @@ al_emit_log(ErrorData *edata)
  * parts first, since they only copy events into the queue and never fail
  * (the login capture first: the commit of the startup transaction is the
  * session's LOGIN SUCCESS, which comes before any event of the session);
- * then fleet, which may talk to a remote server, warn, or refuse a PREPARE.
- * No part depends on what another did.  The capture parts keep state only
+ * then the drop record of extension_drop.c (written at PRE_COMMIT, where a
+ * failure still aborts the drop; queued and logged at COMMIT); then fleet,
+ * which may talk to a remote server, warn, or refuse a PREPARE.  No part
+ * depends on what another did.  The capture parts keep state only
  * when preloaded.
  */
 static void
@@ -384,6 +412,7 @@ al_xact_callback(XactEvent event, void *arg)
 		al_capture_auth_xact(event);
 		al_capture_admin_xact(event);
 	}
+	al_extension_drop_xact(event);
 	al_fleet_xact(event);
 }
 
@@ -396,6 +425,7 @@ al_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (al_preloaded)
 		al_capture_admin_subxact(event, mySubid, parentSubid);
+	al_extension_drop_subxact(event);
 	al_fleet_subxact(event, mySubid, parentSubid);
 }
 
@@ -445,6 +475,7 @@ _PG_init(void)
 								 * ProcessUtility_hook (it steps aside) */
 		al_capture_auth_init(); /* ClientAuthentication_hook */
 		al_capture_admin_init();	/* ProcessUtility_hook */
+		al_capture_trail_init();	/* fmgr_hook, ExecutorCheckPerms_hook */
 	}
 	al_extension_drop_init();	/* object_access_hook, preloaded or not */
 	/* fleet: nothing at load time (late load: see al_xact_callbacks_register) */

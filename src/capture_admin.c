@@ -45,7 +45,11 @@
  *
  * This file holds the hook, the statement dispatch, the pending list and
  * the outcomes; the events themselves are built by admin_roles.c and
- * admin_connections.c (with admin_render.c), their entry_data written by
+ * admin_connections.c (with admin_render.c), the AUDIT_LOG TRAIL_CHANGE
+ * events of statements that alter the trail's own objects by
+ * capture_trail.c (the same pending list gives them their outcome), and
+ * before each statement runs extension_drop.c may refuse a drop of the
+ * extension; their entry_data written by
  * al_json.c into the event, secrets removed by redact.c.  The extension's
  * one emit_log_hook and transaction callbacks (audit_log.c) call
  * al_capture_admin_emit_log, al_capture_admin_xact and
@@ -71,6 +75,8 @@
 #include "admin_internal.h"
 #include "audit_log.h"
 #include "capture_admin.h"
+#include "capture_trail.h"
+#include "extension_drop.h"
 #include "queue.h"
 
 /* Number of size levels tried before an entry_data is cut to a stub. */
@@ -179,11 +185,12 @@ al_admin_acting_user(void)
 #define CAT(c) (1 << (c))
 
 /*
- * The categories a statement can produce events in (0: not ours).  Cheap,
- * so that other statements pay nothing more than this switch.
+ * The categories a statement can produce administrative events in (0: not
+ * ours).  Cheap, so that other statements pay nothing more than this
+ * switch.
  */
 static int
-statement_categories(Node *stmt)
+admin_categories(Node *stmt)
 {
 	switch (nodeTag(stmt))
 	{
@@ -252,10 +259,25 @@ statement_categories(Node *stmt)
 	}
 }
 
+/*
+ * The categories a statement can produce events in: the administrative
+ * ones above, and AUDIT_LOG when it alters the trail's own objects
+ * (capture_trail.c).
+ */
+static int
+statement_categories(Node *stmt)
+{
+	return admin_categories(stmt) | al_trail_categories(stmt);
+}
+
 /* Build the events of one statement into build_events. */
 static void
 build_statement(Node *stmt)
 {
+	/* TRAIL_CHANGE (capture_trail.c) */
+	al_trail_build(stmt);
+	if (admin_categories(stmt) == 0)
+		return;
 	switch (nodeTag(stmt))
 	{
 		case T_CreateRoleStmt:
@@ -662,6 +684,8 @@ call_next(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		  ProcessUtilityContext context, ParamListInfo params,
 		  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
+	/* a refused DROP EXTENSION audit_log fails here (extension_drop.c) */
+	al_extension_drop_utility(pstmt->utilityStmt);
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 							queryEnv, dest, qc);

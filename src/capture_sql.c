@@ -18,6 +18,7 @@
 #include "utils/timestamp.h"
 
 #include "audit_log.h"
+#include "capture_trail.h"
 #include "queue.h"
 
 PG_FUNCTION_INFO_V1(audit_log_flush);
@@ -106,5 +107,12 @@ audit_log_pause_writer(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to pause the audit_log writer"),
 				 errhint("Only a superuser may call audit_log.pause_writer().")));
-	PG_RETURN_BOOL(al_queue_set_paused(PG_GETARG_BOOL(0)));
+	{
+		bool		paused = PG_GETARG_BOOL(0);
+		bool		previous = al_queue_set_paused(paused);
+
+		/* stopping the writer stops the trail: on record (capture_trail.c) */
+		al_trail_pause_writer(paused, previous);
+		PG_RETURN_BOOL(previous);
+	}
 }

@@ -105,6 +105,8 @@ extern bool al_require_export_before_purge;
 extern bool al_log_to_server;
 extern int	al_seal_delay_min;
 extern int	al_max_future_s;	/* audit_log.max_future, in seconds */
+extern bool al_allow_drop;
+extern bool al_log_reads;
 
 /* true when loaded through shared_preload_libraries */
 extern bool al_preloaded;

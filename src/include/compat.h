@@ -179,4 +179,48 @@ al_get_guc_variables(int *num_vars)
 #define al_relation_primary_key_index(rel) RelationGetPrimaryKeyIndex(rel)
 #endif
 
+/*
+ * ExecutorCheckPerms_hook (capture_trail.c): 16 added the list of
+ * RTEPermissionInfo, which from then on holds the required permissions
+ * that 15 kept in each range table entry.  al_perms_find_select returns the
+ * first relation the statement needs SELECT on for which match() is true,
+ * InvalidOid when there is none.
+ */
+#if PG_VERSION_NUM >= 160000
+#define AL_CHECK_PERMS_PARAMS List *rangeTable, List *rtePermInfos, bool ereport_on_violation
+#define AL_CHECK_PERMS_ARGS rangeTable, rtePermInfos, ereport_on_violation
+#define AL_CHECK_PERMS_PERMINFOS rtePermInfos
+#else
+#define AL_CHECK_PERMS_PARAMS List *rangeTable, bool ereport_on_violation
+#define AL_CHECK_PERMS_ARGS rangeTable, ereport_on_violation
+#define AL_CHECK_PERMS_PERMINFOS NIL
+#endif
+#define AL_CHECK_PERMS_RTABLE rangeTable
+
+static inline Oid
+al_perms_find_select(List *rangetable, List *perminfos, bool (*match) (Oid))
+{
+	ListCell   *lc;
+
+#if PG_VERSION_NUM >= 160000
+	foreach(lc, perminfos)
+	{
+		RTEPermissionInfo *perm = lfirst_node(RTEPermissionInfo, lc);
+
+		if ((perm->requiredPerms & ACL_SELECT) && match(perm->relid))
+			return perm->relid;
+	}
+#else
+	foreach(lc, rangetable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		if (rte->rtekind == RTE_RELATION && (rte->requiredPerms & ACL_SELECT) &&
+			match(rte->relid))
+			return rte->relid;
+	}
+#endif
+	return InvalidOid;
+}
+
 #endif							/* AUDIT_LOG_COMPAT_H */
