@@ -282,6 +282,14 @@ al_writer_utility(PlannedStmt *pstmt, const char *queryString,
 	{
 		AlQueueStats stats;
 
+		/* dropping the trail's database erases it: guarded like DROP EXTENSION */
+		if (IsA(pstmt->utilityStmt, DropdbStmt) && !al_allow_drop)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot drop database \"%s\": it holds the audit trail (audit_log.database)", dbname),
+					 errdetail("Dropping it would remove every captured event and seal."),
+					 errhint("Export what must be kept, then set audit_log.allow_drop = on (superuser, reload) and try again.")));
+
 		al_queue_stats(&stats);
 		if (stats.writer_pid != 0 && stats.writer_pid != MyProcPid)
 		{

@@ -65,7 +65,20 @@ is($node->safe_psql('trail', 'SELECT dropped FROM audit_log.capture_stats()'), '
 is($node->safe_psql('regress_sa_copy', q{SELECT count(*) FROM audit_log.events WHERE object_name = 'regress_sa_1'}),
 	'1', 'the copy made from the template holds the trail');
 
-# DROP DATABASE of the writer's database.
+# DROP DATABASE of the writer's database erases the trail: refused while
+# audit_log.allow_drop is off, like DROP EXTENSION.
+($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE trail');
+isnt($rc, 0, 'DROP DATABASE of the trail is refused while allow_drop is off');
+like($err, qr/cannot drop database "trail": it holds the audit trail.*\n.*\nHINT:.*audit_log\.allow_drop = on/s,
+	'the error names audit_log.allow_drop');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'trail'}), '1',
+	'the database is still there');
+$node->append_conf('postgresql.conf', "audit_log.allow_drop = on\n");
+$node->reload;
+$node->poll_query_until('postgres', q{SELECT current_setting('audit_log.allow_drop') = 'on'})
+  or die 'allow_drop not reloaded';
+
+# With allow_drop on, DROP DATABASE of the writer's database goes ahead.
 $t0 = time();
 ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE trail');
 is($rc, 0, 'DROP DATABASE trail succeeds') or diag($err);
