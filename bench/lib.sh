@@ -74,7 +74,9 @@ bench_setup() { # name
 
 bench_node() { # node, then postgresql.conf lines
 	local n=$1 port line; shift
-	port=$(( 30000 + RANDOM % 20000 ))
+	# 20000-32767: below the kernel's ephemeral range (32768-60999), where
+	# the ports of outgoing connections come from
+	port=$(( 20000 + RANDOM % 12000 ))
 	while ss -ltn 2>/dev/null | grep -q ":$port " || [ -e "$BENCH_DIR/.s.PGSQL.$port" ] ||
 		printf '%s\n' "${BENCH_PORT[@]}" | grep -qx "$port"; do
 		port=$((port + 1))
