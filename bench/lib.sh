@@ -74,7 +74,7 @@ bench_setup() { # name
 
 bench_node() { # node, then postgresql.conf lines
 	local n=$1 port line; shift
-	# 20000-32767: below the kernel's ephemeral range (32768-60999), where
+	# 20000-31999: below the kernel's ephemeral range (32768-60999), where
 	# the ports of outgoing connections come from
 	port=$(( 20000 + RANDOM % 12000 ))
 	while ss -ltn 2>/dev/null | grep -q ":$port " || [ -e "$BENCH_DIR/.s.PGSQL.$port" ] ||
