@@ -26,6 +26,7 @@ OBJS = \
 	src/export_record.o \
 	src/extension_drop.o \
 	src/fleet.o \
+	src/intents.o \
 	src/log_event.o \
 	src/queue.o \
 	src/redact.o \

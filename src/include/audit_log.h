@@ -69,7 +69,23 @@ typedef struct AuditEvent
 	char		database_name[AL_NAME_LEN];
 	char		session_id[AL_SESSION_LEN];
 	char		entry_data[AL_ENTRY_DATA_LEN];
+	uint8		intent;			/* AL_INTENT_* (synchronous capture) */
+	uint64		intent_xid;		/* FullTransactionId of the command's
+								 * transaction, when intent != NONE */
 } AuditEvent;
+
+/*
+ * The intent of an administrative event (see doc/capture.md, "A power loss
+ * at any instant"): before its transaction commits, a copy of the event is
+ * written by the writer into audit_log.capture_intents with the
+ * transaction id (AL_INTENT_RECORD); the event itself, once the outcome is
+ * known, deletes that copy in the transaction that writes it
+ * (AL_INTENT_FINAL).  An intent left behind is resolved by the status of
+ * its transaction id.
+ */
+#define AL_INTENT_NONE		0
+#define AL_INTENT_RECORD	1
+#define AL_INTENT_FINAL		2
 
 /* Settings (audit_log.c) */
 extern char *al_database;
@@ -84,6 +100,16 @@ extern char *al_export_command;
 extern bool al_require_export_before_purge;
 extern bool al_log_to_server;
 extern int	al_seal_delay_min;
+extern bool al_synchronous;
+extern int	al_on_failure;		/* AlOnFailure */
+extern char *al_standby_conninfo;
+
+/* Values of audit_log.on_failure. */
+typedef enum AlOnFailure
+{
+	AL_ON_FAILURE_CONTINUE,		/* drop to the server log, go on */
+	AL_ON_FAILURE_FAIL			/* refuse what cannot be recorded */
+} AlOnFailure;
 
 /* true when loaded through shared_preload_libraries */
 extern bool al_preloaded;
