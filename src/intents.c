@@ -35,12 +35,14 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -84,6 +86,21 @@ static const char *const al_intent_resolve_sql =
 " FROM done d,"
 " pg_catalog.jsonb_populate_record(NULL::audit_log.events, d.event) AS r"
 " ON CONFLICT DO NOTHING";
+
+/*
+ * Is there a table to write intents into?  A 1.1 schema (checked once per
+ * batch), and the table itself.
+ */
+static bool
+al_intents_table_ready(void)
+{
+	Oid			nsp;
+
+	if (al_installed_version_num() < 101)
+		return false;
+	nsp = get_namespace_oid("audit_log", true);
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("capture_intents", nsp));
+}
 
 /* Start: the writer's memory context and its batch size. */
 void
@@ -154,7 +171,7 @@ al_intents_write(AuditEvent *batch, int *n)
 			elog(ERROR, "SPI_connect failed");
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, "audit_log: writing intents");
-		if (al_installed_version_num() >= 101)
+		if (al_intents_table_ready())
 		{
 			Oid			argtypes[3] = {UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 			Datum		values[3];
@@ -226,7 +243,7 @@ al_intents_delete_finals(const AuditEvent *evs, int n)
 				finals = palloc(sizeof(AuditEvent) * n);
 			memcpy(&finals[nfinals++], &evs[i], sizeof(AuditEvent));
 		}
-	if (nfinals == 0 || al_installed_version_num() < 101)
+	if (nfinals == 0 || !al_intents_table_ready())
 		return;
 	values[0] = al_uuid_array(finals, nfinals);
 	rc = SPI_execute_with_args(al_intent_delete_sql, 1, argtypes, values,
@@ -251,7 +268,7 @@ al_intents_resolve(void)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		PushActiveSnapshot(GetTransactionSnapshot());
-		if (al_installed_version_num() >= 101)
+		if (al_intents_table_ready())
 		{
 			int			rc;
 
