@@ -33,6 +33,7 @@ OBJS = \
 	src/retention.o \
 	src/seal.o \
 	src/settings_watch.o \
+	src/standby_ship.o \
 	src/version.o \
 	src/writer.o
 

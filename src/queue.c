@@ -459,7 +459,7 @@ al_enqueue(const AuditEvent *ev)
 			/* wake the writer early when a quarter of the queue is used */
 			wake = (q->head - q->tail) >= (uint64) Max(q->nslots / 4, 1);
 		}
-		else if (waited_enough || q->standby)
+		else if (waited_enough || (q->standby && !q->standby_shipping))
 		{
 			/* on a standby no room will come: do not make logins wait */
 			q->dropped++;

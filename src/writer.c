@@ -58,6 +58,7 @@
 #include "intents.h"
 #include "queue.h"
 #include "settings_watch.h"
+#include "standby_ship.h"
 #include "version.h"
 #include "writer.h"
 
@@ -383,16 +384,21 @@ al_write_some(void)
 	{
 		if (!al_said_standby)
 		{
-			ereport(LOG,
-					(errmsg("audit_log: server is in recovery, captured events stay queued until promotion")));
 			al_said_standby = true;
 			al_queue_set_standby(true);
 		}
-		return AL_WRITE_BLOCKED;
+		/* a standby sends its events to the primary (standby_ship.c) */
+		n = al_standby_ship(al_batch, AL_BATCH_MAX);
+		if (n < 0)
+			return AL_WRITE_BLOCKED;
+		if (n == 0)
+			return AL_WRITE_IDLE;
+		return n == AL_BATCH_MAX ? AL_WRITE_MORE : AL_WRITE_SOME;
 	}
 	if (al_said_standby)
 	{
 		al_said_standby = false;
+		al_standby_disconnect();
 		al_queue_set_standby(false);
 	}
 
