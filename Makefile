@@ -27,12 +27,14 @@ OBJS = \
 	src/export_record.o \
 	src/extension_drop.o \
 	src/fleet.o \
+	src/intents.o \
 	src/log_event.o \
 	src/queue.o \
 	src/redact.o \
 	src/retention.o \
 	src/seal.o \
 	src/settings_watch.o \
+	src/standby_ship.o \
 	src/version.o \
 	src/writer.o
 

@@ -606,3 +606,92 @@ INSERT INTO audit_log.event_types (event_category, event_type, description, buil
 	('AUDIT_LOG', 'TRAIL_CHANGE', 'A statement altered the audit trail''s own objects (ALTER/DROP/TRUNCATE/GRANT on audit_log''s tables, ALTER EXTENSION audit_log, session_replication_role, pause_writer), successful or not', true),
 	('AUDIT_LOG', 'EXTENSION_DROPPED', 'DROP EXTENSION audit_log removed the trail of this database; written by the next CREATE EXTENSION with who, when, the rows and days lost and the last seal digest', true),
 	('AUDIT_LOG', 'READ', 'A role read audit_log.events or one of its partitions (at most one event per session per minute)', true);
+
+/* ---- issue 16: synchronous capture, fail-closed capture, intents ---- */
+
+/*
+ * Intents of administrative events (src/intents.c).  With
+ * audit_log.synchronous on or audit_log.on_failure = fail, the writer
+ * writes here a copy of each administrative event, with the id of the
+ * command's transaction, BEFORE that transaction commits; the event itself
+ * deletes its copy when it is written.  A row left here (power loss,
+ * postmaster killed) is resolved by the writer from pg_xact_status(xid):
+ * the event is written with the true outcome and the row deleted.  Not
+ * dumped: a transaction id means nothing on another server.
+ */
+CREATE TABLE audit_log.capture_intents (
+	event_id uuid PRIMARY KEY,
+	xid pg_catalog.xid8 NOT NULL,
+	queued_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	event jsonb NOT NULL
+);
+
+COMMENT ON TABLE audit_log.capture_intents
+	IS 'administrative events written before their transaction commits, until the event itself is written (audit_log.synchronous, audit_log.on_failure)';
+
+REVOKE ALL ON TABLE audit_log.capture_intents FROM PUBLIC;
+GRANT SELECT ON TABLE audit_log.capture_intents TO audit_log_reader, audit_log_admin;
+
+/*
+ * The capture modes for the status view.  audit_log.on_failure is a
+ * superuser-only setting: this function reads it with its owner's rights,
+ * so that audit_log_reader sees the mode.
+ */
+CREATE FUNCTION audit_log._capture_modes(
+	OUT synchronous boolean,
+	OUT on_failure text,
+	OUT intents_pending bigint)
+RETURNS record
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT COALESCE(pg_catalog.current_setting('audit_log.synchronous', true), 'off') = 'on',
+	COALESCE(pg_catalog.current_setting('audit_log.on_failure', true), 'continue'),
+	(SELECT pg_catalog.count(*) FROM audit_log.capture_intents)
+$$;
+
+COMMENT ON FUNCTION audit_log._capture_modes()
+	IS 'audit_log.synchronous, audit_log.on_failure and the number of unresolved intents, for the view audit_log.status';
+
+REVOKE ALL ON FUNCTION audit_log._capture_modes() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_log._capture_modes() TO audit_log_reader, audit_log_admin;
+
+CREATE OR REPLACE VIEW audit_log.status AS
+SELECT s.preloaded,
+	s.capturing,
+	s.queued,
+	s.written,
+	s.dropped,
+	s.abandoned_logins,
+	s.oldest_queued_age,
+	r.retention_days,
+	r.retention_scheduled,
+	r.last_retention_run,
+	r.held_back_days,
+	(SELECT pg_catalog.max(x.finished_at) FROM audit_log.export_runs x
+	 WHERE x.status = 'SUCCESS') AS last_export,
+	(SELECT x.status = 'FAILURE' FROM audit_log.export_runs x
+	 ORDER BY x.run_id DESC LIMIT 1) AS last_export_failed,
+	(SELECT pg_catalog.max(z.day) FROM audit_log.seals z) AS sealed_through,
+	(SELECT pg_catalog.count(*) FROM audit_log.fleet_sources) AS sources,
+	(SELECT pg_catalog.max(f.lag) FROM audit_log.sources f) AS max_source_lag,
+	s.enqueued,
+	s.writer_pid,
+	v.extension_version,
+	v.library_version,
+	v.extension_version IS DISTINCT FROM v.library_version AS update_pending,
+	audit_log._unplaced_rows() AS unplaced_rows,
+	m.synchronous,
+	m.on_failure,
+	m.intents_pending
+FROM audit_log.capture_stats() AS s,
+	audit_log._capture_modes() AS m,
+	audit_log._retention_status() AS r,
+	(SELECT e.extversion AS extension_version,
+		audit_log.library_version() AS library_version
+	 FROM pg_catalog.pg_extension e
+	 WHERE e.extname = 'audit_log') AS v;
+
+COMMENT ON VIEW audit_log.status
+	IS 'health of audit_log: capture queue counters since server start, capture modes, retention and its schedule, exports, seals, fleet sources, installed and loaded versions';

@@ -90,7 +90,17 @@ int			al_max_future_s = 300;
 
 bool		al_allow_drop = false;
 bool		al_log_reads = true;
+
+bool		al_synchronous = false;
+int			al_on_failure = AL_ON_FAILURE_CONTINUE;
+char	   *al_standby_conninfo = NULL;
 bool		al_preloaded = false;
+
+static const struct config_enum_entry on_failure_options[] = {
+	{"continue", AL_ON_FAILURE_CONTINUE, false},
+	{"fail", AL_ON_FAILURE_FAIL, false},
+	{NULL, 0, false}
+};
 
 /*
  * check hook for audit_log.capture: "all", "none", or a comma-separated list
@@ -370,6 +380,34 @@ define_settings(void)
 							 PGC_SIGHUP,
 							 GUC_SUPERUSER_ONLY,
 							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("audit_log.synchronous",
+							 "Answer a client only once its login or administrative event is committed in audit_log.events.",
+							 NULL,
+							 &al_synchronous,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("audit_log.on_failure",
+							 "What happens to a login or administrative command whose event cannot be recorded within audit_log.queue_wait.",
+							 "continue lets it go on (the event goes to the server log); fail refuses it.",
+							 &al_on_failure,
+							 AL_ON_FAILURE_CONTINUE,
+							 on_failure_options,
+							 PGC_SIGHUP,
+							 GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("audit_log.standby_conninfo",
+							   "Connection string a hot standby's writer uses to send its events to the primary; empty uses primary_conninfo.",
+							   NULL,
+							   &al_standby_conninfo,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
 }
 
 /*

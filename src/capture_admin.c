@@ -564,6 +564,62 @@ rollback_reason(void)
 	return last_error_code != 0 ? unpack_sql_state(last_error_code) : "ROLLBACK";
 }
 
+/*
+ * Before the top-level commit, with audit_log.synchronous on or
+ * audit_log.on_failure = fail: queue an intent of each pending event,
+ * carrying the transaction's id, and wait until the writer has committed
+ * them (into audit_log.capture_intents).  The transaction's own commit
+ * record comes after that in the WAL, so a committed change always has at
+ * least its intent on disk, whatever instant the power goes; the event
+ * itself then deletes the intent when it is written, and an intent left
+ * behind is resolved by its transaction's status (writer.c).  With fail,
+ * an intent not written within audit_log.queue_wait refuses the commit.
+ * May raise an error: the transaction has not committed yet.
+ */
+static void
+pending_write_intents(void)
+{
+	FullTransactionId fxid;
+	bool		queued = true;
+	bool		any = false;
+	int			i;
+
+	if (npending == 0 ||
+		(!al_synchronous && al_on_failure != AL_ON_FAILURE_FAIL))
+		return;
+	fxid = GetTopFullTransactionIdIfAny();
+	if (!FullTransactionIdIsValid(fxid))
+		return;					/* nothing written: nothing to commit */
+
+	for (i = 0; i < npending; i++)
+	{
+		PendingEvent *pe = &pending[i];
+		AuditEvent	intent;
+
+		if (pe->failed || pe->ev.intent != AL_INTENT_NONE)
+			continue;
+		pe->ev.intent = AL_INTENT_FINAL;
+		pe->ev.intent_xid = U64FromFullTransactionId(fxid);
+		memcpy(&intent, &pe->ev, sizeof(AuditEvent));
+		intent.intent = AL_INTENT_RECORD;
+		intent.success = true;
+		if (!al_enqueue(&intent))
+			queued = false;
+		any = true;
+	}
+	if (!any)
+		return;
+	if (queued && (al_on_failure == AL_ON_FAILURE_FAIL || al_queue_can_write()) &&
+		al_queue_wait_position(al_queue_last_position(), (long) al_queue_wait_ms))
+		return;
+	if (al_on_failure == AL_ON_FAILURE_FAIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("command refused: audit_log cannot record it"),
+				 errdetail("audit_log.on_failure is fail and the audit_log writer did not write the command's events within audit_log.queue_wait."),
+				 errhint("Check audit_log.status and the server log; a superuser can still connect over the local Unix socket to repair the writer.")));
+}
+
 /* ---------------------------------------------------------------------
  * Hooks and callbacks
  * ---------------------------------------------------------------------
@@ -584,6 +640,9 @@ al_capture_admin_xact(XactEvent event)
 		return;					/* al_capture_admin_init was not called */
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			pending_write_intents();
+			return;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			success = true;
@@ -604,6 +663,10 @@ al_capture_admin_xact(XactEvent event)
 
 	for (i = 0; i < npending; i++)
 		pending_send(&pending[i], success, reason);
+	/* audit_log.synchronous: the COMMIT (or the error) waits for the rows */
+	if (npending > 0 && al_synchronous && al_queue_can_write())
+		(void) al_queue_wait_position(al_queue_last_position(),
+									  (long) al_queue_wait_ms);
 	npending = 0;
 	last_error_code = 0;
 	if (maxpending > 256)

@@ -50,6 +50,7 @@
 #include "libpq/auth.h"
 #include "libpq/hba.h"
 #include "libpq/libpq-be.h"
+#include "libpq/pqcomm.h"
 #include "miscadmin.h"
 #include "replication/walsender.h"
 #include "storage/ipc.h"
@@ -122,7 +123,34 @@ al_record_login(bool success, const char *reason)
 		return;
 	al_connection_event(&ev, "LOGIN", success, reason);
 	al_login_done = true;
-	(void) al_enqueue(&ev);
+	/* audit_log.synchronous: the client's answer waits for the row */
+	(void) al_enqueue_wait(&ev, al_synchronous && al_queue_can_write());
+}
+
+/*
+ * audit_log.on_failure = fail: may this session be established although
+ * its LOGIN cannot be recorded now?  Only a superuser over the local Unix
+ * socket, so that an administrator can always get in to repair the
+ * writer; the server log says so.  Anyone else is refused with a FATAL
+ * (which emit_log_hook records as this attempt's LOGIN FAILURE).
+ */
+static void
+al_refuse_unrecorded_login(void)
+{
+	if (MyProcPort != NULL && MyProcPort->raddr.addr.ss_family == AF_UNIX &&
+		superuser())
+	{
+		ereport(LOG,
+				(errmsg("audit_log: superuser \"%s\" let in over the local socket although its login could not be recorded",
+						MyProcPort->user_name),
+				 errdetail("audit_log.on_failure is fail and the audit_log writer did not write within audit_log.queue_wait; the login event stays queued.")));
+		return;
+	}
+	ereport(FATAL,
+			(errcode(ERRCODE_SYSTEM_ERROR),
+			 errmsg("login refused: audit_log cannot record it"),
+			 errdetail("audit_log.on_failure is fail and the audit_log writer did not write within audit_log.queue_wait."),
+			 errhint("A superuser can still connect over the local Unix socket to repair the audit_log writer.")));
 }
 
 /*
@@ -275,7 +303,35 @@ al_record_logout(int code, Datum arg)
 void
 al_capture_auth_xact(XactEvent event)
 {
-	if (event != XACT_EVENT_COMMIT || !al_auth_ok || al_login_done)
+	if (!al_auth_ok || al_login_done)
+		return;
+
+	/*
+	 * audit_log.synchronous or on_failure = fail: decide (and wait) before
+	 * the startup transaction commits, where a refusal is still a clean
+	 * FATAL; InitPostgres has made every check by then.  With fail, the
+	 * writer must first show that it writes (everything queued before
+	 * this login written within audit_log.queue_wait).
+	 */
+	if (event == XACT_EVENT_PRE_COMMIT)
+	{
+		if (!al_synchronous && al_on_failure != AL_ON_FAILURE_FAIL)
+			return;
+		if (!al_attempt_open())
+		{
+			al_login_done = true;
+			return;
+		}
+		if (al_on_failure == AL_ON_FAILURE_FAIL &&
+			!al_queue_wait_writing((long) al_queue_wait_ms))
+			al_refuse_unrecorded_login();
+		al_record_login(true, NULL);
+		al_login_time = GetCurrentTimestamp();
+		before_shmem_exit(al_record_logout, (Datum) 0);
+		return;
+	}
+
+	if (event != XACT_EVENT_COMMIT)
 		return;
 	if (!al_attempt_open())
 	{

@@ -48,8 +48,10 @@
 #include "pgstat.h"
 #include "port/atomics.h"
 #include "storage/fd.h"
+#include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/proc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
@@ -86,6 +88,10 @@ typedef struct AlQueue
 	int			writer_pid;
 	bool		paused;			/* audit_log.pause_writer(true) */
 	bool		standby;		/* the writer found a server in recovery */
+	bool		standby_shipping;	/* ... and sends the events to the
+									 * primary (standby_ship.c) */
+	bool		blocked;		/* the writer's last attempt could not write */
+	ConditionVariable written_cv;	/* broadcast whenever tail moves */
 	int			nslots;
 	AlQueueSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } AlQueue;
@@ -100,6 +106,9 @@ static bool al_in_log_line = false;
 
 /* Is this process the background writer?  (It must never wait on itself.) */
 static bool al_is_writer = false;
+
+/* Position of the last event this process queued (synchronous capture). */
+static uint64 al_last_position = 0;
 
 static Size
 al_queue_shmem_size(void)
@@ -285,6 +294,7 @@ al_shmem_startup(void)
 	{
 		memset(al_queue, 0, size);
 		SpinLockInit(&al_queue->mutex);
+		ConditionVariableInit(&al_queue->written_cv);
 		al_queue->nslots = al_queue_size;
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -449,7 +459,7 @@ al_enqueue(const AuditEvent *ev)
 			/* wake the writer early when a quarter of the queue is used */
 			wake = (q->head - q->tail) >= (uint64) Max(q->nslots / 4, 1);
 		}
-		else if (waited_enough || q->standby)
+		else if (waited_enough || (q->standby && !q->standby_shipping))
 		{
 			/* on a standby no room will come: do not make logins wait */
 			q->dropped++;
@@ -484,6 +494,7 @@ al_enqueue(const AuditEvent *ev)
 		memcpy(&slot->ev, ev, sizeof(AuditEvent));
 		pg_write_barrier();
 		slot->ready = true;
+		al_last_position = pos;
 	}
 	sigprocmask(SIG_SETMASK, &save_mask, NULL);
 	if (wake && latch != NULL)
@@ -665,6 +676,8 @@ al_queue_release(int n, bool dropped)
 	else
 		q->written += n;
 	SpinLockRelease(&q->mutex);
+	/* synchronous capture: wake the backends waiting for these events */
+	ConditionVariableBroadcast(&al_queue->written_cv);
 }
 
 bool
@@ -707,4 +720,188 @@ al_queue_set_paused(bool paused)
 	if (latch != NULL)
 		SetLatch(latch);
 	return old;
+}
+
+/* ---------------------------------------------------------------------
+ * Synchronous capture (audit_log.synchronous, audit_log.on_failure)
+ *
+ * The queue positions are the sequence numbers: an event at position p is
+ * committed once tail > p.  A backend that must not answer its client
+ * before its event is in the table notes the position of its last event
+ * (al_queue_last_position) and sleeps on written_cv until the writer's
+ * tail passes it.  Every waiter wakes the writer, which takes whatever is
+ * ready in one batch: concurrent waiters share one commit (group commit).
+ * ---------------------------------------------------------------------
+ */
+
+/* Position of the last event this process queued. */
+uint64
+al_queue_last_position(void)
+{
+	return al_last_position;
+}
+
+/*
+ * Wait until the event at position pos is written (true), or timeout_ms
+ * passed (false).  Safe in authentication code, in emit_log_hook and in a
+ * transaction callback: interrupts are held, so it never raises an error;
+ * without a PGPROC (a connection refused before InitProcess) it polls.
+ * The writer itself never waits.
+ */
+bool
+al_queue_wait_position(uint64 pos, long timeout_ms)
+{
+	volatile AlQueue *q = al_queue;
+	TimestampTz start;
+	bool		done = false;
+	bool		sleeping = false;
+
+	if (q == NULL || al_is_writer)
+		return false;
+	start = GetCurrentTimestamp();
+	HOLD_INTERRUPTS();
+	for (;;)
+	{
+		uint64		tail;
+		Latch	   *latch;
+		long		left;
+
+		SpinLockAcquire(&q->mutex);
+		tail = q->tail;
+		latch = q->writer_latch;
+		SpinLockRelease(&q->mutex);
+		if (tail > pos)
+		{
+			done = true;
+			break;
+		}
+		left = timeout_ms - (long) ((GetCurrentTimestamp() - start) / 1000);
+		if (left <= 0)
+			break;
+		/* wake the writer at once: do not wait for its flush_interval */
+		if (latch != NULL)
+			SetLatch(latch);
+		if (MyProc != NULL)
+		{
+			if (!sleeping)
+			{
+				ConditionVariablePrepareToSleep(&al_queue->written_cv);
+				sleeping = true;
+				continue;		/* check again before sleeping */
+			}
+			(void) ConditionVariableTimedSleep(&al_queue->written_cv,
+											   Min(left, 100L),
+											   PG_WAIT_EXTENSION);
+		}
+		else
+			pg_usleep(1000L);
+	}
+	if (sleeping)
+		ConditionVariableCancelSleep();
+	RESUME_INTERRUPTS();
+	return done;
+}
+
+/*
+ * Queue an event and, when wait is set, wait (up to audit_log.queue_wait)
+ * until it is written.  Returns true when the event is queued (and, with
+ * wait, written).
+ */
+bool
+al_enqueue_wait(const AuditEvent *ev, bool wait)
+{
+	if (!al_enqueue(ev))
+		return false;
+	if (!wait)
+		return true;
+	return al_queue_wait_position(al_last_position, (long) al_queue_wait_ms);
+}
+
+/*
+ * Is there a writer that can write now?  On a standby that cannot send
+ * its events to the primary, synchronous waits would only time out: the
+ * callers then do not wait (unless audit_log.on_failure = fail).
+ */
+bool
+al_queue_can_write(void)
+{
+	volatile AlQueue *q = al_queue;
+	bool		can;
+
+	if (q == NULL)
+		return false;
+	SpinLockAcquire(&q->mutex);
+	can = !q->standby || q->standby_shipping;
+	SpinLockRelease(&q->mutex);
+	return can;
+}
+
+/* The standby's writer says whether it can send events to the primary. */
+void
+al_queue_set_standby_shipping(bool shipping)
+{
+	volatile AlQueue *q = al_queue;
+
+	SpinLockAcquire(&q->mutex);
+	q->standby_shipping = shipping;
+	SpinLockRelease(&q->mutex);
+}
+
+/* The writer says whether its last attempt could write. */
+void
+al_queue_set_blocked(bool blocked)
+{
+	volatile AlQueue *q = al_queue;
+
+	if (q->blocked == blocked)
+		return;
+	SpinLockAcquire(&q->mutex);
+	q->blocked = blocked;
+	SpinLockRelease(&q->mutex);
+}
+
+/*
+ * audit_log.on_failure = fail: does the writer write?  True once a writer
+ * runs, is neither paused nor blocked, and has written every event queued
+ * before the call; false when that did not happen within timeout_ms.
+ */
+bool
+al_queue_wait_writing(long timeout_ms)
+{
+	volatile AlQueue *q = al_queue;
+	TimestampTz start;
+	uint64		target;
+	bool		ok = false;
+
+	if (q == NULL)
+		return false;
+	start = GetCurrentTimestamp();
+	SpinLockAcquire(&q->mutex);
+	target = q->head;
+	SpinLockRelease(&q->mutex);
+	for (;;)
+	{
+		bool		healthy;
+		uint64		tail;
+		long		left;
+
+		SpinLockAcquire(&q->mutex);
+		healthy = q->writer_pid != 0 && !q->paused && !q->blocked &&
+			(!q->standby || q->standby_shipping);
+		tail = q->tail;
+		SpinLockRelease(&q->mutex);
+		if (healthy && tail >= target)
+		{
+			ok = true;
+			break;
+		}
+		left = timeout_ms - (long) ((GetCurrentTimestamp() - start) / 1000);
+		if (left <= 0)
+			break;
+		if (healthy && target > 0 &&
+			al_queue_wait_position(target - 1, left))
+			continue;
+		pg_usleep(Min(left, 10L) * 1000L);
+	}
+	return ok;
 }

@@ -70,13 +70,18 @@
 
 #include "audit_log.h"
 #include "compat.h"
+#include "intents.h"
 #include "queue.h"
 #include "settings_watch.h"
+#include "standby_ship.h"
 #include "version.h"
 #include "writer.h"
 
 /* Most events written by one transaction. */
 #define AL_BATCH_MAX 4096
+
+/* Least time between two resolutions of intents left behind. */
+#define AL_RESOLVE_MS 2000
 
 /* How long the writer waits before retrying after a failure. */
 #define AL_RETRY_MS 1000
@@ -523,6 +528,8 @@ al_insert_events(const AuditEvent *evs, int n, bool careful)
 			rc = SPI_execute_plan(al_insert_plan[with_origin][careful], values, nulls, false, 0);
 			if (rc != SPI_OK_INSERT)
 				elog(ERROR, "audit_log writer: INSERT returned %s", SPI_result_code_string(rc));
+			/* the same transaction deletes the intents these events replace */
+			al_intents_delete_finals(evs, n);
 			result = 1;
 		}
 
@@ -562,6 +569,7 @@ al_write_some(void)
 {
 	int			max = al_single_left > 0 ? 1 : AL_BATCH_MAX;
 	bool		careful = al_careful_left > 0 || al_single_left > 0;
+	int			taken;
 	int			n;
 	int			rc;
 	int			i;
@@ -573,22 +581,37 @@ al_write_some(void)
 	{
 		if (!al_said_standby)
 		{
-			ereport(LOG,
-					(errmsg("audit_log: server is in recovery, captured events stay queued until promotion")));
 			al_said_standby = true;
 			al_queue_set_standby(true);
 		}
-		return AL_WRITE_BLOCKED;
+		/* a standby sends its events to the primary (standby_ship.c) */
+		n = al_standby_ship(al_batch, AL_BATCH_MAX);
+		if (n < 0)
+			return AL_WRITE_BLOCKED;
+		if (n == 0)
+			return AL_WRITE_IDLE;
+		return n == AL_BATCH_MAX ? AL_WRITE_MORE : AL_WRITE_SOME;
 	}
 	if (al_said_standby)
 	{
 		al_said_standby = false;
+		al_standby_disconnect();
 		al_queue_set_standby(false);
 	}
 
-	n = al_queue_peek(al_batch, max);
-	if (n == 0)
+	taken = al_queue_peek(al_batch, max);
+	if (taken == 0)
 		return AL_WRITE_IDLE;
+
+	/* intents first, in their own transaction (intents.c) */
+	n = taken;
+	if (!al_intents_write(al_batch, &n))
+		return AL_WRITE_BLOCKED;
+	if (n == 0)
+	{
+		al_queue_release(taken, false);
+		return taken == max ? AL_WRITE_MORE : AL_WRITE_SOME;
+	}
 
 	rc = al_insert_events(al_batch, n, careful);
 	if (rc == 0)
@@ -611,15 +634,15 @@ al_write_some(void)
 
 	if (rc > 0)
 	{
-		al_queue_release(n, false);
+		al_queue_release(taken, false);
 		if (al_log_to_server)
 			for (i = 0; i < n; i++)
 				al_log_event_line(&al_batch[i], false);
 		if (al_single_left > 0)
-			al_single_left -= n;
+			al_single_left -= taken;
 		else if (al_careful_left > 0)
 			al_careful_left = Max(al_careful_left - n, 0);
-		return n == max ? AL_WRITE_MORE : AL_WRITE_SOME;
+		return taken == max ? AL_WRITE_MORE : AL_WRITE_SOME;
 	}
 
 	/* failed: retry with ON CONFLICT DO NOTHING, in case rows were there */
@@ -630,9 +653,9 @@ al_write_some(void)
 	}
 
 	/* failed again: retry one event at a time to find the bad one */
-	if (n > 1)
+	if (taken > 1)
 	{
-		al_single_left = n;
+		al_single_left = taken;
 		return AL_WRITE_MORE;
 	}
 
@@ -688,6 +711,25 @@ al_writer_reload(void)
 }
 
 /*
+ * With the queue empty, resolve the intents left behind (intents.c): at
+ * once after the writer starts (a crash or power loss may have left some),
+ * then at most once every AL_RESOLVE_MS.
+ */
+static void
+al_writer_resolve_intents(void)
+{
+	static TimestampTz last = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (last != 0 && !TimestampDifferenceExceeds(last, now, AL_RESOLVE_MS))
+		return;
+	last = now;
+	if (RecoveryInProgress())
+		return;
+	al_intents_resolve();
+}
+
+/*
  * Entry point of the background writer.
  */
 void
@@ -703,6 +745,7 @@ al_writer_main(Datum main_arg)
 										  ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(al_writer_cxt);
 	al_batch = palloc(sizeof(AuditEvent) * AL_BATCH_MAX);
+	al_intents_start(al_writer_cxt, AL_BATCH_MAX);
 
 	BackgroundWorkerInitializeConnection(al_database, NULL, 0);
 	pgstat_report_appname("audit_log writer");
@@ -742,11 +785,14 @@ al_writer_main(Datum main_arg)
 			al_writer_reload();
 
 		res = al_write_some();
+		al_queue_set_blocked(res == AL_WRITE_BLOCKED);
 		if (res == AL_WRITE_MORE)
 		{
 			CHECK_FOR_INTERRUPTS();
 			continue;
 		}
+		if (res == AL_WRITE_IDLE)
+			al_writer_resolve_intents();
 		timeout = (res == AL_WRITE_BLOCKED && !al_queue_is_paused()) ?
 			AL_RETRY_MS : al_flush_interval_ms;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -89,7 +89,23 @@ typedef struct AuditEvent
 	char		entry_data[AL_ENTRY_DATA_LEN];
 	uint8		origin;			/* AuditOrigin; last, in what was padding,
 								 * so a queue file of 1.0 reads as SERVER */
+	uint8		intent;			/* AL_INTENT_* (synchronous capture) */
+	uint64		intent_xid;		/* FullTransactionId of the command's
+								 * transaction, when intent != NONE */
 } AuditEvent;
+
+/*
+ * The intent of an administrative event (see doc/capture.md, "A power loss
+ * at any instant"): before its transaction commits, a copy of the event is
+ * written by the writer into audit_log.capture_intents with the
+ * transaction id (AL_INTENT_RECORD); the event itself, once the outcome is
+ * known, deletes that copy in the transaction that writes it
+ * (AL_INTENT_FINAL).  An intent left behind is resolved by the status of
+ * its transaction id.
+ */
+#define AL_INTENT_NONE		0
+#define AL_INTENT_RECORD	1
+#define AL_INTENT_FINAL		2
 
 /* Settings (audit_log.c) */
 extern char *al_database;
@@ -107,6 +123,16 @@ extern int	al_seal_delay_min;
 extern int	al_max_future_s;	/* audit_log.max_future, in seconds */
 extern bool al_allow_drop;
 extern bool al_log_reads;
+extern bool al_synchronous;
+extern int	al_on_failure;		/* AlOnFailure */
+extern char *al_standby_conninfo;
+
+/* Values of audit_log.on_failure. */
+typedef enum AlOnFailure
+{
+	AL_ON_FAILURE_CONTINUE,		/* drop to the server log, go on */
+	AL_ON_FAILURE_FAIL			/* refuse what cannot be recorded */
+} AlOnFailure;
 
 /* true when loaded through shared_preload_libraries */
 extern bool al_preloaded;

@@ -63,4 +63,17 @@ extern void al_queue_release(int n, bool dropped);
 extern bool al_queue_is_paused(void);
 extern void al_queue_set_standby(bool standby);
 
+/*
+ * queue.c: synchronous capture.  A queue position is the sequence number of
+ * an event; al_queue_wait_position waits until the writer's commit passed
+ * it, bounded by a timeout, never raising an error.
+ */
+extern uint64 al_queue_last_position(void);
+extern bool al_queue_wait_position(uint64 pos, long timeout_ms);
+extern bool al_enqueue_wait(const AuditEvent *ev, bool wait);
+extern bool al_queue_can_write(void);
+extern void al_queue_set_standby_shipping(bool shipping);
+extern void al_queue_set_blocked(bool blocked);
+extern bool al_queue_wait_writing(long timeout_ms);
+
 #endif							/* AUDIT_LOG_QUEUE_H */
