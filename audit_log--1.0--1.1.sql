@@ -779,7 +779,7 @@ BEGIN
 					  THEN audit_log._digest_parse(r.content) END, '{}'::jsonb)
 		|| pg_catalog.jsonb_build_object(
 			'file', pg_catalog.regexp_replace(r.file, '^.*/', ''),
-			'fday', pg_catalog.to_date(pg_catalog.substring(r.file FROM 'audit_log_digest_([0-9]{8})_[^/]*$'), 'YYYYMMDD'),
+			'fday', pg_catalog.to_date(pg_catalog.substring(r.file, 'audit_log_digest_([0-9]{8})_[^/]*$'), 'YYYYMMDD'),
 			'sig', r.signature, 'sigdetail', r.detail,
 			'valid', COALESCE(audit_log._digest_parse(r.content)->>'format' = 'audit_log digest', false))
 		ORDER BY r.file), '[]')
