@@ -185,5 +185,13 @@ cmp_ok($node->safe_psql($db, q{SELECT count(*) FROM audit_log.events WHERE event
 	AND object_name = 'digests' AND entry_data->>'against' = 'digest files'}), '>=', 8,
 	'each verify_digests run is a VERIFY event');
 
+# a change of the setting is a SETTINGS_CHANGE event (in database postgres)
+$node->safe_psql('postgres', 'CREATE EXTENSION audit_log');
+$node->safe_psql('postgres', "ALTER SYSTEM SET audit_log.signing_key_file = '$keydir/next.pem'");
+$node->reload;
+ok( $node->poll_query_until('postgres', q{SELECT audit_log.flush() AND EXISTS (SELECT 1 FROM audit_log.events
+	WHERE event_type = 'SETTINGS_CHANGE' AND object_name = 'audit_log.signing_key_file')}),
+	'a change of audit_log.signing_key_file is a SETTINGS_CHANGE event');
+
 $node->stop;
 done_testing();
