@@ -14,6 +14,11 @@
  * the session's settings or the physical layout of the rows, so a dump
  * restored into another database gives the same hash.
  *
+ * audit_log._seal_day_hash_split(day) (1.1) hashes the same rows, but keeps
+ * a fleet collector's late arrivals (audit_log.late_arrivals) apart in a
+ * second hash, which the day's addendum seals; audit_log._seal_remove()
+ * takes seal rows out past the append-only trigger for reseal() alone.
+ *
  * Copyright (c) 2026, audit_log developers
  *
  *-------------------------------------------------------------------------
