@@ -128,8 +128,9 @@ $$;
 
 /*
  * Late arrivals: rows a fleet source's subscription applied into a UTC day
- * this collector had already sealed.  Written only by the trigger below,
- * which fires in logical replication's apply and table-sync workers only.
+ * this collector had already sealed.  Written by the trigger below, which
+ * fires in logical replication's apply and table-sync workers only (and by
+ * a restore of a dump); no role is granted INSERT.
  */
 CREATE TABLE audit_log.late_arrivals (
 	event_id uuid NOT NULL,
@@ -169,27 +170,6 @@ CREATE TRIGGER late_arrivals_append_only
 CREATE TRIGGER seal_addenda_append_only
 	BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log.seal_addenda
 	FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_change();
-
-/*
- * An ordinary session may not declare a row a late arrival: this trigger
- * fires in the origin role only, so the replica-only trigger's insert
- * (session_replication_role = replica in the apply worker) passes.
- */
-CREATE FUNCTION audit_log._refuse_late_insert()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	RAISE EXCEPTION 'INSERT on audit_log.late_arrivals is not allowed'
-		USING ERRCODE = 'insufficient_privilege',
-			  DETAIL = 'Late arrivals are recorded by the fleet''s subscriptions only.';
-END
-$$;
-
-CREATE TRIGGER late_arrivals_insert_only_by_replication
-	BEFORE INSERT ON audit_log.late_arrivals
-	FOR EACH STATEMENT EXECUTE FUNCTION audit_log._refuse_late_insert();
 
 /*
  * AFTER INSERT on events, enabled for replication only: a row that a
@@ -938,7 +918,6 @@ REVOKE ALL ON FUNCTION audit_log._seal_remove(date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._digest_write(date, bigint, text, text, timestamptz, integer, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._digest_read(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._addendum_chain(text, date, bigint, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log._refuse_late_insert() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._note_late_arrival() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._seal_late_arrivals() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.reseal(date, text) FROM PUBLIC;
