@@ -33,6 +33,7 @@ OBJS = \
 	src/redact.o \
 	src/retention.o \
 	src/seal.o \
+	src/seal_digest.o \
 	src/settings_watch.o \
 	src/standby_ship.o \
 	src/version.o \
@@ -46,6 +47,9 @@ DATA = \
 PG_CPPFLAGS = -I$(srcdir)/src/include -I$(libpq_srcdir)
 # libpq: fleet.c connects to source servers (add_source, drop_source)
 SHLIB_LINK_INTERNAL = $(libpq)
+# libcrypto: seal_digest.c signs the digest files with Ed25519 (PostgreSQL
+# itself is built --with-openssl)
+SHLIB_LINK += -lcrypto
 # -Wextra, less the three checks that PostgreSQL's own server headers fail
 # (lib/ilist.h, storage/bufpage.h, fmgr.h) and that hook signatures imply
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers

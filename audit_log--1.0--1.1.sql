@@ -695,3 +695,882 @@ FROM audit_log.capture_stats() AS s,
 
 COMMENT ON VIEW audit_log.status
 	IS 'health of audit_log: capture queue counters since server start, capture modes, retention and its schedule, exports, seals, fleet sources, installed and loaded versions';
+
+/* ---- issue 15: seals anchored outside the database (reseal, digest files, signatures, verify_digests) and late arrivals on a fleet collector ---- */
+
+/*
+ * What this block adds (doc/seal.md, doc/fleet.md):
+ *   - reseal(day, reason): the one way to seal a sealed day again, for
+ *     superusers, itself an AUDIT_LOG RESEAL event; seal() of a sealed day
+ *     still returns its digest and changes nothing;
+ *   - digest files: each new seal, reseal and addendum is also written as
+ *     a JSON file under audit_log.export_directory/digests (signed with
+ *     audit_log.signing_key_file when set) and handed to export_command;
+ *   - verify_digests(directory): the table and the seals against those files;
+ *   - late arrivals: rows that a fleet source's subscription applies into a
+ *     day the collector sealed are recorded in audit_log.late_arrivals,
+ *     sealed as addenda (audit_log.seal_addenda) and reported by verify()
+ *     as late arrivals, not as rows added.
+ */
+
+INSERT INTO audit_log.event_types (event_category, event_type, description, builtin) VALUES
+	('AUDIT_LOG', 'RESEAL', 'A sealed day was sealed again by a superuser, with a reason; the seals after it were re-made on the new chain', true),
+	('AUDIT_LOG', 'SEAL_ADDENDUM', 'Late arrivals of a sealed day on a fleet collector were sealed as an addendum to the day''s seal', true);
+
+CREATE FUNCTION audit_log._seal_day_hash_split(day date, OUT rows bigint, OUT day_hash text,
+	OUT late_rows bigint, OUT late_hash text)
+RETURNS record
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'audit_log_seal_day_hash_split';
+
+CREATE FUNCTION audit_log._seal_remove(from_day date)
+RETURNS bigint
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'audit_log_seal_remove';
+
+CREATE FUNCTION audit_log._digest_write(day date, rows bigint, digest text, previous_digest text,
+	sealed_at timestamptz, format_version integer, kind text, reason text, replaces text)
+RETURNS text
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'audit_log_digest_write';
+
+CREATE FUNCTION audit_log._digest_read(directory text, OUT file text, OUT content text,
+	OUT signature text, OUT detail text)
+RETURNS SETOF record
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'audit_log_digest_read';
+
+/*
+ * An addendum's chained digest: the hex SHA-256 of
+ *   'audit_log addendum v1' LF previous_digest LF day LF late_rows LF late_hash
+ * where previous_digest is the day's seal digest (first addendum) or the
+ * day's previous addendum.
+ */
+CREATE FUNCTION audit_log._addendum_chain(previous_digest text, d date, n bigint, late_hash text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+		pg_catalog.concat_ws(E'\n', 'audit_log addendum v1', previous_digest,
+			pg_catalog.to_char(d, 'YYYY-MM-DD'), n::text, late_hash),
+		'UTF8')), 'hex')
+$$;
+
+/*
+ * Late arrivals: rows a fleet source's subscription applied into a UTC day
+ * this collector had already sealed.  Written by the trigger below, which
+ * fires in logical replication's apply and table-sync workers only (and by
+ * a restore of a dump); no role is granted INSERT.
+ */
+CREATE TABLE audit_log.late_arrivals (
+	event_id uuid NOT NULL,
+	request_time timestamptz NOT NULL,
+	day date NOT NULL,
+	source_node text,
+	subscription text NOT NULL,
+	arrived_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	PRIMARY KEY (event_id, request_time)
+);
+
+COMMENT ON TABLE audit_log.late_arrivals
+	IS 'on a collector: events a fleet source sent into a UTC day after it was sealed here, with their source and arrival time';
+
+SELECT pg_catalog.pg_extension_config_dump('audit_log.late_arrivals', '');
+
+/* The addenda: each seals all of a day's late arrivals so far. */
+CREATE TABLE audit_log.seal_addenda (
+	day date NOT NULL,
+	addendum integer NOT NULL CHECK (addendum >= 1),
+	rows bigint NOT NULL CHECK (rows >= 0),
+	digest text NOT NULL CHECK (digest ~ '^[0-9a-f]{64}$'),
+	previous_digest text NOT NULL CHECK (previous_digest ~ '^[0-9a-f]{64}$'),
+	sealed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (day, addendum)
+);
+
+COMMENT ON TABLE audit_log.seal_addenda
+	IS 'on a collector: the seals of the late arrivals of sealed days, each chained on the day''s seal or its previous addendum';
+
+SELECT pg_catalog.pg_extension_config_dump('audit_log.seal_addenda', '');
+
+CREATE TRIGGER late_arrivals_append_only
+	BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log.late_arrivals
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_change();
+
+CREATE TRIGGER seal_addenda_append_only
+	BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log.seal_addenda
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_change();
+
+/*
+ * AFTER INSERT on events, enabled for replication only: a row that a
+ * subscription audit_log_src_* applies (or copies in its first sync) into a
+ * sealed UTC day is recorded as a late arrival.  The current day cannot be
+ * sealed, so today's rows cost one comparison.  Any other writer in replica
+ * mode (a superuser's own session) is not a subscription worker: its rows
+ * stay "rows added" for verify().  The WHEN clause keeps the rows of today
+ * (the stream's usual rows) from even queueing the trigger.
+ */
+CREATE FUNCTION audit_log._note_late_arrival()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	d date := (NEW.request_time AT TIME ZONE 'UTC')::date;
+	sub name;
+BEGIN
+	IF d >= (pg_catalog.now() AT TIME ZONE 'UTC')::date
+	   OR NOT EXISTS (SELECT 1 FROM audit_log.seals s WHERE s.day = d) THEN
+		RETURN NULL;
+	END IF;
+	SELECT st.subname INTO sub FROM pg_catalog.pg_stat_subscription st
+	WHERE st.pid = pg_catalog.pg_backend_pid() LIMIT 1;
+	IF sub IS NULL OR sub::text NOT LIKE 'audit\_log\_src\_%' THEN
+		RETURN NULL;
+	END IF;
+	INSERT INTO audit_log.late_arrivals (event_id, request_time, day, source_node, subscription)
+	VALUES (NEW.event_id, NEW.request_time, d, NEW.source_node, sub)
+	ON CONFLICT DO NOTHING;
+	RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER events_late_arrival
+	AFTER INSERT ON audit_log.events
+	FOR EACH ROW
+	WHEN (NEW.request_time < pg_catalog.date_trunc('day', pg_catalog.now(), 'UTC'))
+	EXECUTE FUNCTION audit_log._note_late_arrival();
+
+ALTER TABLE audit_log.events ENABLE REPLICA TRIGGER events_late_arrival;
+
+/*
+ * Seal the late arrivals of every sealed day that has some not yet covered
+ * by an addendum: a new addendum covers all of the day's late rows so far.
+ * Run by the maintenance job (whatever audit_log.seal_delay says).
+ */
+CREATE FUNCTION audit_log._seal_late_arrivals()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+	h record;
+	prev text;
+	n integer;
+	dg text;
+	made integer := 0;
+BEGIN
+	LOCK TABLE audit_log.seals IN SHARE ROW EXCLUSIVE MODE;
+	FOR r IN
+		SELECT l.day, pg_catalog.count(*) AS late,
+			(SELECT a.rows FROM audit_log.seal_addenda a WHERE a.day = l.day
+			 ORDER BY a.addendum DESC LIMIT 1) AS covered
+		FROM audit_log.late_arrivals l
+		WHERE EXISTS (SELECT 1 FROM audit_log.seals s WHERE s.day = l.day)
+		GROUP BY l.day ORDER BY l.day
+	LOOP
+		CONTINUE WHEN r.late = COALESCE(r.covered, 0);
+		SELECT * INTO h FROM audit_log._seal_day_hash_split(r.day);
+		SELECT a.digest, a.addendum + 1 INTO prev, n FROM audit_log.seal_addenda a
+		WHERE a.day = r.day ORDER BY a.addendum DESC LIMIT 1;
+		IF NOT FOUND THEN
+			SELECT s.digest INTO prev FROM audit_log.seals s WHERE s.day = r.day;
+			n := 1;
+		END IF;
+		dg := audit_log._addendum_chain(prev, r.day, h.late_rows, h.late_hash);
+		INSERT INTO audit_log.seal_addenda (day, addendum, rows, digest, previous_digest)
+		VALUES (r.day, n, h.late_rows, dg, prev);
+		PERFORM audit_log._digest_write(r.day, h.late_rows, dg, prev, pg_catalog.now(), 1,
+			'addendum', NULL, NULL);
+		PERFORM audit_log.log_event('AUDIT_LOG', 'SEAL_ADDENDUM',
+			object_name => pg_catalog.to_char(r.day, 'YYYY-MM-DD'),
+			entry_data => pg_catalog.jsonb_build_object('day', r.day, 'addendum', n,
+				'rows', h.late_rows, 'digest', dg, 'previous_digest', prev));
+		made := made + 1;
+	END LOOP;
+	RETURN made;
+END
+$$;
+
+/*
+ * seal(): as in 1.0, with the day's late arrivals left out of its hash
+ * (they are the addenda's), and a digest file for each new seal.
+ */
+CREATE OR REPLACE FUNCTION audit_log.seal(day date)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	d date := seal.day;
+	existing text;
+	latest date;
+	prev text;
+	part regclass;
+	h record;
+	dg text;
+	at timestamptz;
+BEGIN
+	IF d IS NULL OR NOT pg_catalog.isfinite(d) THEN
+		RAISE EXCEPTION 'day must be a finite date'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF ((d + 1)::timestamp AT TIME ZONE 'UTC') > pg_catalog.now() THEN
+		RAISE EXCEPTION 'cannot seal %: that UTC day is not over yet', pg_catalog.to_char(d, 'YYYY-MM-DD')
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'A day can be sealed once it has ended (midnight UTC); the maintenance job waits audit_log.seal_delay more.';
+	END IF;
+
+	-- one sealer at a time: the chain is built in day order
+	LOCK TABLE audit_log.seals IN SHARE ROW EXCLUSIVE MODE;
+
+	-- a sealed day keeps its seal: reseal() is the explicit way to change it
+	SELECT s.digest INTO existing FROM audit_log.seals s WHERE s.day = d;
+	IF FOUND THEN
+		RETURN existing;
+	END IF;
+
+	SELECT s.day, s.digest INTO latest, prev
+	FROM audit_log.seals s ORDER BY s.day DESC LIMIT 1;
+	IF latest > d THEN
+		RAISE EXCEPTION 'cannot seal %: the later day % is already sealed',
+			pg_catalog.to_char(d, 'YYYY-MM-DD'), pg_catalog.to_char(latest, 'YYYY-MM-DD')
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'The chain of seals only grows forward: a day left unsealed before the latest seal stays unsealed.';
+	END IF;
+	prev := COALESCE(prev, audit_log._seal_genesis());
+
+	/*
+	 * Wait for transactions still writing into the day, and keep new ones
+	 * out until the seal commits (they are then refused by log_event).
+	 */
+	part := pg_catalog.to_regclass(pg_catalog.format('audit_log.%I', audit_log.partition_name(d)));
+	IF part IS NULL THEN
+		part := 'audit_log.events_default'::regclass;
+	END IF;
+	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', part);
+
+	SELECT * INTO h FROM audit_log._seal_day_hash_split(d);
+	dg := audit_log._seal_chain(prev, d, h.rows, h.day_hash);
+
+	INSERT INTO audit_log.seals AS s (day, rows, digest, previous_digest)
+		VALUES (d, h.rows, dg, prev)
+		RETURNING s.sealed_at INTO at;
+	PERFORM audit_log._digest_write(d, h.rows, dg, prev, at, 1, 'seal', NULL, NULL);
+
+	PERFORM audit_log.log_event('AUDIT_LOG', 'SEAL',
+		object_name => pg_catalog.to_char(d, 'YYYY-MM-DD'),
+		entry_data => pg_catalog.jsonb_build_object('day', d, 'rows', h.rows,
+			'digest', dg, 'previous_digest', prev));
+	RETURN dg;
+END
+$$;
+
+/*
+ * reseal(day, reason): seal a sealed day again after a change that is
+ * meant (a repair), for superusers only, with a reason.  The day's seal and
+ * the seal of every later sealed day are re-made on the new chain; each
+ * gets a new digest file of kind "reseal" that names the digest it replaces
+ * and the reason, and one AUDIT_LOG RESEAL event records the whole.  When
+ * the rows still give the stored digest, nothing changes.
+ */
+CREATE FUNCTION audit_log.reseal(day date, reason text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	d date := reseal.day;
+	why text := pg_catalog.btrim(reseal.reason);
+	s record;
+	x record;
+	h record;
+	prev text;
+	dg text;
+	first_digest text;
+	at timestamptz;
+	part regclass;
+	days integer := 0;
+	later jsonb := '[]';
+	old_days date[];
+	old_digests text[];
+	i integer;
+BEGIN
+	IF NOT COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER), false) THEN
+		RAISE EXCEPTION 'permission denied to reseal a day'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Only a superuser may seal a sealed day again.';
+	END IF;
+	IF d IS NULL OR NOT pg_catalog.isfinite(d) THEN
+		RAISE EXCEPTION 'day must be a finite date'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF why IS NULL OR why = '' THEN
+		RAISE EXCEPTION 'a reason is required to reseal a day'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Say why the sealed day changed, e.g. audit_log.reseal(''2025-03-12'', ''ticket 4711: restored from backup'').';
+	END IF;
+
+	LOCK TABLE audit_log.seals IN SHARE ROW EXCLUSIVE MODE;
+	SELECT * INTO s FROM audit_log.seals z WHERE z.day = d;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'cannot reseal %: that day is not sealed', pg_catalog.to_char(d, 'YYYY-MM-DD')
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Seal it with audit_log.seal().';
+	END IF;
+
+	part := pg_catalog.to_regclass(pg_catalog.format('audit_log.%I', audit_log.partition_name(d)));
+	IF part IS NULL THEN
+		part := 'audit_log.events_default'::regclass;
+	END IF;
+	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', part);
+
+	SELECT z.digest INTO prev FROM audit_log.seals z WHERE z.day < d ORDER BY z.day DESC LIMIT 1;
+	prev := COALESCE(prev, audit_log._seal_genesis());
+	SELECT * INTO h FROM audit_log._seal_day_hash_split(d);
+	IF audit_log._seal_chain(prev, d, h.rows, h.day_hash) = s.digest THEN
+		RAISE NOTICE 'audit_log: % is unchanged: its seal stays as it is', pg_catalog.to_char(d, 'YYYY-MM-DD');
+		RETURN s.digest;
+	END IF;
+
+	-- re-make the seals of d and every later sealed day, in day order
+	SELECT pg_catalog.array_agg(z.day ORDER BY z.day), pg_catalog.array_agg(z.digest ORDER BY z.day)
+	INTO old_days, old_digests
+	FROM audit_log.seals z WHERE z.day >= d;
+	PERFORM audit_log._seal_remove(d);
+	FOR i IN 1 .. pg_catalog.cardinality(old_days) LOOP
+		SELECT old_days[i] AS day, old_digests[i] AS digest INTO x;
+		SELECT * INTO h FROM audit_log._seal_day_hash_split(x.day);
+		dg := audit_log._seal_chain(prev, x.day, h.rows, h.day_hash);
+		INSERT INTO audit_log.seals AS z (day, rows, digest, previous_digest)
+			VALUES (x.day, h.rows, dg, prev)
+			RETURNING z.sealed_at INTO at;
+		PERFORM audit_log._digest_write(x.day, h.rows, dg, prev, at, 1, 'reseal',
+			CASE WHEN x.day = d THEN why
+				 ELSE pg_catalog.format('chain re-made after resealing %s: %s', pg_catalog.to_char(d, 'YYYY-MM-DD'), why) END,
+			x.digest);
+		IF x.day = d THEN
+			first_digest := dg;
+		ELSE
+			later := later || pg_catalog.jsonb_build_object('day', x.day, 'old_digest', x.digest, 'digest', dg);
+		END IF;
+		prev := dg;
+		days := days + 1;
+	END LOOP;
+
+	PERFORM audit_log.log_event('AUDIT_LOG', 'RESEAL',
+		object_name => pg_catalog.to_char(d, 'YYYY-MM-DD'),
+		entry_data => pg_catalog.jsonb_build_object('day', d, 'reason', why,
+			'old_rows', s.rows, 'rows', (SELECT z.rows FROM audit_log.seals z WHERE z.day = d),
+			'old_digest', s.digest, 'digest', first_digest,
+			'days_resealed', days, 'later_days', later));
+	RETURN first_digest;
+END
+$$;
+
+COMMENT ON FUNCTION audit_log.reseal(date, text)
+	IS 'superuser only: seal a sealed day again after a deliberate change, with a reason (an AUDIT_LOG RESEAL event); later seals are re-made on the new chain';
+
+/* The maintenance job's part: the addenda first, then the closed days. */
+-- (the late arrivals first; then, as in the block of the origin work above,
+-- the walk starts at the oldest partition holding rows, at most 1000 days a run)
+CREATE OR REPLACE FUNCTION audit_log._maintain_seals()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '5s'
+AS $$
+DECLARE
+	delay integer := audit_log._seal_delay();
+	last_day date;
+	d date;
+	sealed integer := 0;
+	r record;
+	has_rows boolean;
+BEGIN
+	BEGIN
+		PERFORM audit_log._seal_late_arrivals();
+	EXCEPTION WHEN lock_not_available THEN
+		RAISE WARNING 'audit_log: late arrivals not sealed now: audit_log.seals was busy'
+			USING HINT = 'The next maintenance run will try again.';
+	END;
+	IF delay < 0 THEN
+		RETURN 0;
+	END IF;
+	last_day := ((pg_catalog.now() - pg_catalog.make_interval(mins => delay)) AT TIME ZONE 'UTC')::date - 1;
+	SELECT s.day + 1 INTO d FROM audit_log.seals s ORDER BY s.day DESC LIMIT 1;
+	IF d IS NULL THEN
+		FOR r IN
+			SELECT c.relname
+			FROM pg_catalog.pg_inherits i
+			JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = 'audit_log.events'::pg_catalog.regclass
+			  AND c.relname ~ '^events_p[0-9]{8}$'
+			ORDER BY c.relname
+		LOOP
+			EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM audit_log.%I)', r.relname) INTO has_rows;
+			IF has_rows THEN
+				d := pg_catalog.to_date(pg_catalog.substr(r.relname, 9), 'YYYYMMDD');
+				EXIT;
+			END IF;
+		END LOOP;
+	END IF;
+	IF d IS NULL THEN
+		RETURN 0;
+	END IF;
+	WHILE d <= last_day AND sealed < 1000 LOOP
+		BEGIN
+			PERFORM audit_log.seal(d);
+		EXCEPTION WHEN lock_not_available THEN
+			RAISE WARNING 'audit_log: day % not sealed now: its partition was busy', pg_catalog.to_char(d, 'YYYY-MM-DD')
+				USING HINT = 'The next maintenance run will try again.';
+			EXIT;
+		END;
+		sealed := sealed + 1;
+		d := d + 1;
+	END LOOP;
+	RETURN sealed;
+END
+$$;
+
+/*
+ * verify(): as in 1.0, with the late arrivals of a fleet collector kept
+ * apart from the seal's rows and reported as late arrivals.
+ */
+CREATE OR REPLACE FUNCTION audit_log.verify(from_day date, to_day date)
+RETURNS TABLE (day date, ok boolean, rows bigint, detail text)
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	d date;
+	s record;
+	p record;
+	nx record;
+	h record;
+	ph record;
+	expected_prev text;
+	recomputed text;
+	recomputed_expected text;
+	content_ok boolean;
+	link_ok boolean;
+	problems text[];
+	part text;
+	cutoff date;
+	retention_drops text[];
+	older_left boolean;
+	checked integer := 0;
+	failed integer := 0;
+	a record;
+	la record;
+	late_note text;
+BEGIN
+	IF from_day IS NULL OR to_day IS NULL OR NOT pg_catalog.isfinite(from_day) OR NOT pg_catalog.isfinite(to_day) THEN
+		RAISE EXCEPTION 'from_day and to_day must be finite dates'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF from_day > to_day THEN
+		RAISE EXCEPTION 'from_day % is after to_day %',
+			pg_catalog.to_char(from_day, 'YYYY-MM-DD'), pg_catalog.to_char(to_day, 'YYYY-MM-DD')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+
+	PERFORM audit_log._seal_delay();	-- loads the library: its settings exist
+	-- this day and older ones may have been dropped by retention
+	cutoff := (pg_catalog.now() AT TIME ZONE 'UTC')::date
+		- pg_catalog.current_setting('audit_log.retention_days')::integer;
+
+	FOR d IN SELECT g::date FROM pg_catalog.generate_series(from_day, to_day, interval '1 day') AS g LOOP
+		SELECT * INTO h FROM audit_log._seal_day_hash_split(d);
+		SELECT x.* INTO s FROM audit_log.seals x WHERE x.day = d;
+		IF NOT FOUND THEN
+			day := d; ok := NULL; rows := h.rows + h.late_rows; detail := 'not sealed';
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+		checked := checked + 1;
+		problems := '{}';
+
+		SELECT x.* INTO p FROM audit_log.seals x WHERE x.day < d ORDER BY x.day DESC LIMIT 1;
+		expected_prev := CASE WHEN p.day IS NULL THEN audit_log._seal_genesis() ELSE p.digest END;
+		SELECT x.* INTO nx FROM audit_log.seals x WHERE x.day > d ORDER BY x.day LIMIT 1;
+
+		recomputed := audit_log._seal_chain(s.previous_digest, d, h.rows, h.day_hash);
+		recomputed_expected := audit_log._seal_chain(expected_prev, d, h.rows, h.day_hash);
+
+		/* The link to the previous seal. */
+		link_ok := s.previous_digest = expected_prev;
+		IF NOT link_ok AND p.day IS NOT NULL THEN
+			/* The previous seal's digest was edited, but its rows still give
+			 * the digest chained here: that day reports it, not this one. */
+			SELECT * INTO ph FROM audit_log._seal_day_hash_split(p.day);
+			link_ok := s.previous_digest = audit_log._seal_chain(p.previous_digest, p.day, ph.rows, ph.day_hash);
+		END IF;
+
+		content_ok := s.digest IN (recomputed, recomputed_expected);
+
+		IF NOT link_ok THEN
+			IF s.digest = recomputed_expected THEN
+				problems := problems || 'seal row edited: its previous_digest does not match the chain, its digest does'::text;
+			ELSIF p.day IS NULL THEN
+				problems := problems || 'chain broken: previous_digest is not the genesis value, and no earlier seal exists'::text;
+			ELSE
+				problems := problems || pg_catalog.format(
+					'chain broken: previous_digest does not match the digest of the seal of %s (a seal row in between was removed or edited)',
+					pg_catalog.to_char(p.day, 'YYYY-MM-DD'));
+			END IF;
+		END IF;
+
+		IF content_ok THEN
+			IF s.rows <> h.rows THEN
+				problems := problems || pg_catalog.format(
+					'seal row edited: it says %s rows, its digest matches the %s rows present', s.rows, h.rows);
+			END IF;
+		ELSIF nx.day IS NOT NULL AND nx.previous_digest IN (recomputed, recomputed_expected) THEN
+			problems := problems || pg_catalog.format(
+				'seal row edited: its digest does not match the day''s rows, which still match the digest chained into the seal of %s',
+				pg_catalog.to_char(nx.day, 'YYYY-MM-DD'));
+		ELSIF h.rows = 0 AND s.rows > 0 THEN
+			part := audit_log.partition_name(d);
+			/*
+			 * Retention drops the oldest days first, so a day gone with no
+			 * older sealed day left is expired, not tampered with.  A newer
+			 * day can go first only when require_export_before_purge held
+			 * back an older one: then the RETENTION event that dropped it,
+			 * with exactly its sealed rows, says so.  (Those events are read
+			 * once, and only when some day needs them.)
+			 */
+			older_left := d <= cutoff AND EXISTS (
+				SELECT 1 FROM audit_log.seals x
+				WHERE x.day < d AND x.rows > 0
+				  AND EXISTS (SELECT 1 FROM audit_log.events e
+							  WHERE e.request_time >= (x.day::timestamp AT TIME ZONE 'UTC')
+								AND e.request_time < ((x.day + 1)::timestamp AT TIME ZONE 'UTC')));
+			IF older_left AND retention_drops IS NULL THEN
+				SELECT COALESCE(pg_catalog.array_agg((x.value->>'day') || ':' || (x.value->>'rows')), '{}')
+				INTO retention_drops
+				FROM audit_log.events e, pg_catalog.jsonb_array_elements(e.entry_data->'dropped') AS x
+				WHERE e.event_category = 'AUDIT_LOG' AND e.event_type = 'RETENTION'
+				  AND pg_catalog.jsonb_typeof(e.entry_data->'dropped') = 'array';
+			END IF;
+			IF d <= cutoff AND (NOT older_left
+					OR pg_catalog.to_char(d, 'YYYY-MM-DD') || ':' || s.rows = ANY (retention_drops)) THEN
+				IF pg_catalog.cardinality(problems) = 0 THEN
+					day := d; ok := NULL; rows := 0;
+					detail := pg_catalog.format('expired: its %s sealed rows were removed by retention, not verifiable', s.rows);
+					RETURN NEXT;
+					CONTINUE;
+				END IF;
+			ELSIF pg_catalog.to_regclass(pg_catalog.format('audit_log.%I', part)) IS NULL THEN
+				problems := problems || pg_catalog.format(
+					'rows removed: all %s sealed rows are gone, partition audit_log.%s is missing (dropped?)', s.rows, part);
+			ELSE
+				problems := problems || pg_catalog.format('rows removed: all %s sealed rows are gone', s.rows);
+			END IF;
+		ELSIF h.rows > s.rows THEN
+			problems := problems || pg_catalog.format(
+				'rows added: %s rows now, %s sealed (%s more)', h.rows, s.rows, h.rows - s.rows);
+		ELSIF h.rows < s.rows THEN
+			problems := problems || pg_catalog.format(
+				'rows removed: %s rows now, %s sealed (%s fewer)', h.rows, s.rows, s.rows - h.rows);
+		ELSIF NOT link_ok THEN
+			problems := problems || pg_catalog.format(
+				'rows or seal changed: the %s rows, chained on either previous digest, do not give the stored digest', h.rows);
+		ELSIF nx.day IS NULL THEN
+			problems := problems || pg_catalog.format(
+				'rows changed: the %s rows no longer match the digest (or the digest of this latest seal was edited)', h.rows);
+		ELSE
+			problems := problems || pg_catalog.format(
+				'rows changed: same number of rows (%s), different content', h.rows);
+		END IF;
+
+		/*
+		 * Late arrivals (a fleet source's rows applied into the day after
+		 * it was sealed here) are not in the seal: they are reported as
+		 * such, with their sources and arrival times, and checked against
+		 * the day's latest addendum.
+		 */
+		late_note := NULL;
+		IF h.late_rows > 0 THEN
+			SELECT pg_catalog.string_agg(DISTINCT COALESCE(l.source_node, '(unknown)'), ', ') AS sources,
+				pg_catalog.min(l.arrived_at) AS first_at, pg_catalog.max(l.arrived_at) AS last_at
+			INTO la
+			FROM audit_log.late_arrivals l
+			WHERE l.request_time >= (d::timestamp AT TIME ZONE 'UTC')
+			  AND l.request_time < ((d + 1)::timestamp AT TIME ZONE 'UTC')
+			  AND EXISTS (SELECT 1 FROM audit_log.events e
+						  WHERE e.event_id = l.event_id AND e.request_time = l.request_time);
+			late_note := pg_catalog.format('late arrivals: %s %s from %s, arrived %s after the seal',
+				h.late_rows, CASE WHEN h.late_rows = 1 THEN 'row' ELSE 'rows' END, la.sources,
+				CASE WHEN la.first_at = la.last_at
+					 THEN pg_catalog.to_char(la.first_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC'
+					 ELSE pg_catalog.to_char(la.first_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC to '
+						|| pg_catalog.to_char(la.last_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC' END);
+			SELECT x.* INTO a FROM audit_log.seal_addenda x WHERE x.day = d ORDER BY x.addendum DESC LIMIT 1;
+			IF a.day IS NULL THEN
+				late_note := late_note || ', not yet sealed in an addendum';
+			ELSIF a.rows = h.late_rows
+				  AND a.digest = audit_log._addendum_chain(a.previous_digest, d, h.late_rows, h.late_hash) THEN
+				late_note := late_note || pg_catalog.format(', sealed in addendum %s', a.addendum);
+			ELSIF a.rows < h.late_rows THEN
+				late_note := late_note || pg_catalog.format(', %s since addendum %s, not yet sealed',
+					h.late_rows - a.rows, a.addendum);
+			ELSE
+				problems := problems || pg_catalog.format(
+					'late arrivals changed: %s late rows now, addendum %s sealed %s, and they no longer give its digest',
+					h.late_rows, a.addendum, a.rows);
+			END IF;
+		END IF;
+
+		day := d;
+		rows := h.rows + h.late_rows;
+		ok := pg_catalog.cardinality(problems) = 0;
+		detail := CASE WHEN ok THEN 'ok' ELSE pg_catalog.array_to_string(problems, '; ') END;
+		IF late_note IS NOT NULL THEN
+			detail := detail || '; ' || late_note;
+		END IF;
+		IF NOT ok THEN
+			failed := failed + 1;
+		END IF;
+		RETURN NEXT;
+	END LOOP;
+
+	PERFORM audit_log.log_event('AUDIT_LOG', 'VERIFY',
+		status => CASE WHEN failed = 0 THEN 'SUCCESS' ELSE 'FAILURE' END::audit_log.event_status,
+		reason_code => CASE WHEN failed = 0 THEN NULL ELSE 'DIGEST_MISMATCH' END,
+		object_name => pg_catalog.to_char(from_day, 'YYYY-MM-DD') || '..' || pg_catalog.to_char(to_day, 'YYYY-MM-DD'),
+		entry_data => pg_catalog.jsonb_build_object('from_day', from_day, 'to_day', to_day,
+			'sealed_days', checked, 'failed_days', failed));
+END
+$$;
+
+
+COMMENT ON FUNCTION audit_log.verify(date, date)
+	IS 'recompute the seals of a range of UTC days and report what differs; late arrivals of a fleet collector are reported as such';
+
+/* A digest file's content as jsonb, or NULL when it is not JSON. */
+CREATE FUNCTION audit_log._digest_parse(content text)
+RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN content::jsonb;
+EXCEPTION WHEN others THEN
+	RETURN NULL;
+END
+$$;
+
+/*
+ * verify_digests(directory): the events and audit_log.seals against the
+ * digest files of a directory inside audit_log.export_directory (the
+ * digests/ folder the seals write, or a copy brought back from object
+ * storage).  One row per day that has a seal or a digest file.  The rows of
+ * a day are checked against the day's authoritative file (its first seal's,
+ * or the latest reseal that names it), so a day changed and sealed again
+ * behind reseal()'s back is reported on that very day, while the later days
+ * whose seals were only re-made on the new chain say so in an ok row.
+ */
+CREATE FUNCTION audit_log.verify_digests(directory text)
+RETURNS TABLE (day date, ok boolean, detail text)
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	all_files jsonb;
+	keyed boolean;
+	first_day date;
+	d date;
+	s record;
+	h record;
+	ad record;
+	f jsonb;
+	auth jsonb;
+	nxt jsonb;
+	day_files jsonb;
+	problems text[];
+	notes text[];
+	rows_ok boolean;
+	extra integer;
+	nulled boolean;
+	checked integer := 0;
+	failed integer := 0;
+BEGIN
+	IF directory IS NULL THEN
+		RAISE EXCEPTION 'directory must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM audit_log._seal_delay();	-- loads the library: its settings exist
+	keyed := COALESCE(pg_catalog.current_setting('audit_log.signing_key_file', true), '') <> '';
+
+	SELECT COALESCE(pg_catalog.jsonb_agg(
+		COALESCE(CASE WHEN pg_catalog.jsonb_typeof(audit_log._digest_parse(r.content)) = 'object'
+					  THEN audit_log._digest_parse(r.content) END, '{}'::jsonb)
+		|| pg_catalog.jsonb_build_object(
+			'file', pg_catalog.regexp_replace(r.file, '^.*/', ''),
+			'fday', pg_catalog.to_date(pg_catalog.substring(r.file, 'audit_log_digest_([0-9]{8})_[^/]*$'), 'YYYYMMDD'),
+			'sig', r.signature, 'sigdetail', r.detail,
+			'valid', COALESCE(audit_log._digest_parse(r.content)->>'format' = 'audit_log digest', false))
+		ORDER BY r.file), '[]')
+	INTO all_files
+	FROM audit_log._digest_read(directory) r;
+
+	SELECT pg_catalog.min((x->>'fday')::date) INTO first_day
+	FROM pg_catalog.jsonb_array_elements(all_files) x
+	WHERE x->>'kind' IN ('seal', 'reseal');
+
+	FOR d IN
+		SELECT z.day FROM audit_log.seals z
+		UNION
+		SELECT (x->>'fday')::date FROM pg_catalog.jsonb_array_elements(all_files) x WHERE x->>'fday' IS NOT NULL
+		ORDER BY 1
+	LOOP
+		problems := '{}';
+		notes := '{}';
+		nulled := false;
+		SELECT z.* INTO s FROM audit_log.seals z WHERE z.day = d;
+		SELECT * INTO h FROM audit_log._seal_day_hash_split(d);
+		SELECT COALESCE(pg_catalog.jsonb_agg(x ORDER BY x->>'sealed_at', x->>'file'), '[]') INTO day_files
+		FROM pg_catalog.jsonb_array_elements(all_files) x WHERE (x->>'fday')::date = d;
+
+		/* every file of the day: readable, for this day, signed */
+		FOR f IN SELECT * FROM pg_catalog.jsonb_array_elements(day_files) LOOP
+			IF NOT (f->>'valid')::boolean OR f->>'day' IS DISTINCT FROM pg_catalog.to_char(d, 'YYYY-MM-DD') THEN
+				problems := problems || pg_catalog.format('digest file %s is not a valid digest file of this day', f->>'file');
+			ELSIF f->>'sig' = 'bad' THEN
+				problems := problems || pg_catalog.format('bad signature: %s.sig does not verify %s', pg_catalog.regexp_replace(f->>'file', '\.json$', ''), f->>'file');
+			ELSIF f->>'sig' = 'no key' THEN
+				problems := problems || pg_catalog.format('%s has a signature but no public key to check it with', f->>'file');
+			ELSIF f->>'sig' = 'unsigned' AND keyed THEN
+				problems := problems || pg_catalog.format('%s is not signed, although audit_log.signing_key_file is set', f->>'file');
+			END IF;
+			IF f->>'sigdetail' IS NOT NULL THEN
+				notes := notes || pg_catalog.format('%s: %s', f->>'file', f->>'sigdetail');
+			END IF;
+		END LOOP;
+
+		/* the authoritative file: the first seal's, or the latest reseal naming it */
+		SELECT x INTO auth FROM pg_catalog.jsonb_array_elements(day_files) x
+		WHERE (x->>'valid')::boolean AND x->>'kind' = 'seal' ORDER BY x->>'sealed_at', x->>'file' LIMIT 1;
+		IF auth IS NULL THEN
+			SELECT x INTO auth FROM pg_catalog.jsonb_array_elements(day_files) x
+			WHERE (x->>'valid')::boolean AND x->>'kind' = 'reseal' ORDER BY x->>'sealed_at', x->>'file' LIMIT 1;
+		END IF;
+		LOOP
+			EXIT WHEN auth IS NULL;
+			SELECT x INTO nxt FROM pg_catalog.jsonb_array_elements(day_files) x
+			WHERE (x->>'valid')::boolean AND x->>'kind' = 'reseal' AND x->>'replaces' = auth->>'digest'
+			ORDER BY x->>'sealed_at' DESC, x->>'file' DESC LIMIT 1;
+			EXIT WHEN nxt IS NULL OR nxt->>'digest' = auth->>'digest';
+			auth := nxt;
+		END LOOP;
+
+		IF auth IS NULL THEN
+			IF s.day IS NULL THEN
+				NULL;			-- only addendum files, checked below
+			ELSIF first_day IS NULL OR d < first_day THEN
+				nulled := true;
+				notes := notes || 'no digest file: sealed before digest files were written to this directory'::text;
+			ELSE
+				problems := problems || pg_catalog.format(
+					'digest file missing: the day is sealed (%s rows) but this directory has no digest file for it',
+					s.rows);
+			END IF;
+		ELSE
+			rows_ok := auth->>'digest' = audit_log._seal_chain(auth->>'previous_digest', d, h.rows, h.day_hash);
+			IF NOT rows_ok THEN
+				problems := problems || CASE
+					WHEN h.rows > (auth->>'rows')::bigint THEN pg_catalog.format(
+						'rows added since the digest file %s: %s rows now, %s in the file (%s more)',
+						auth->>'file', h.rows, auth->>'rows', h.rows - (auth->>'rows')::bigint)
+					WHEN h.rows < (auth->>'rows')::bigint THEN pg_catalog.format(
+						'rows removed since the digest file %s: %s rows now, %s in the file (%s fewer)',
+						auth->>'file', h.rows, auth->>'rows', (auth->>'rows')::bigint - h.rows)
+					ELSE pg_catalog.format(
+						'rows changed since the digest file %s: same number of rows (%s), different content',
+						auth->>'file', h.rows) END;
+			END IF;
+			IF s.day IS NULL THEN
+				problems := problems || pg_catalog.format(
+					'seal row missing: the digest file %s sealed this day (%s rows), audit_log.seals has no row for it (deleted, or its seal rolled back)',
+					auth->>'file', auth->>'rows');
+			ELSIF s.digest <> auth->>'digest' THEN
+				IF s.digest = audit_log._seal_chain(s.previous_digest, d, h.rows, h.day_hash) THEN
+					IF rows_ok THEN
+						notes := notes || 'the seal row was re-made on a changed chain (the rows still match the digest file; an earlier day was changed)'::text;
+					ELSE
+						problems := problems || 'sealed again without reseal(): the seal row matches the changed rows, not the digest file'::text;
+					END IF;
+				ELSIF rows_ok THEN
+					problems := problems || 'seal row edited: its digest matches neither the rows nor the digest file'::text;
+				END IF;
+			END IF;
+			IF auth->>'kind' = 'reseal' THEN
+				notes := notes || pg_catalog.format('resealed at %s: %s', auth->>'sealed_at', auth->>'reason');
+			END IF;
+			SELECT pg_catalog.count(*) INTO extra FROM pg_catalog.jsonb_array_elements(day_files) x
+			WHERE (x->>'valid')::boolean AND x->>'kind' IN ('seal', 'reseal') AND x->>'digest' <> auth->>'digest'
+			  AND NOT (x->>'kind' = 'seal' AND x->>'sealed_at' <= auth->>'sealed_at' AND auth->>'kind' = 'reseal');
+			IF extra > 0 THEN
+				notes := notes || pg_catalog.format('%s more digest %s of a later seal of this day', extra,
+					CASE WHEN extra = 1 THEN 'file' ELSE 'files' END);
+			END IF;
+		END IF;
+
+		/* the addenda of late arrivals: the latest has its file */
+		SELECT x.* INTO ad FROM audit_log.seal_addenda x WHERE x.day = d ORDER BY x.addendum DESC LIMIT 1;
+		IF ad.day IS NOT NULL THEN
+			IF EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(day_files) x
+					   WHERE x->>'kind' = 'addendum' AND x->>'digest' = ad.digest
+						 AND (x->>'rows')::bigint = ad.rows AND x->>'previous_digest' = ad.previous_digest) THEN
+				notes := notes || pg_catalog.format('late arrivals: addendum %s (%s rows) matches its digest file', ad.addendum, ad.rows);
+			ELSIF first_day IS NOT NULL AND d >= first_day THEN
+				problems := problems || pg_catalog.format('addendum %s has no matching digest file', ad.addendum);
+			END IF;
+		END IF;
+
+		day := d;
+		IF pg_catalog.cardinality(problems) > 0 THEN
+			ok := false;
+			detail := pg_catalog.array_to_string(problems || notes, '; ');
+			failed := failed + 1;
+		ELSIF nulled THEN
+			ok := NULL;
+			detail := pg_catalog.array_to_string(notes, '; ');
+		ELSE
+			ok := true;
+			detail := 'ok' || COALESCE(' (' || pg_catalog.array_to_string(NULLIF(notes, '{}'), '; ') || ')', '');
+		END IF;
+		checked := checked + 1;
+		RETURN NEXT;
+	END LOOP;
+
+	PERFORM audit_log.log_event('AUDIT_LOG', 'VERIFY',
+		status => CASE WHEN failed = 0 THEN 'SUCCESS' ELSE 'FAILURE' END::audit_log.event_status,
+		reason_code => CASE WHEN failed = 0 THEN NULL ELSE 'DIGEST_MISMATCH' END,
+		object_name => directory,
+		entry_data => pg_catalog.jsonb_build_object('digest_files', pg_catalog.jsonb_array_length(all_files),
+			'days', checked, 'failed_days', failed, 'against', 'digest files'));
+END
+$$;
+
+COMMENT ON FUNCTION audit_log.verify_digests(text)
+	IS 'check the events and audit_log.seals against the digest files of a directory inside audit_log.export_directory';
+
+REVOKE ALL ON TABLE audit_log.late_arrivals FROM PUBLIC;
+REVOKE ALL ON TABLE audit_log.seal_addenda FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._seal_day_hash_split(date) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._seal_remove(date) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._digest_write(date, bigint, text, text, timestamptz, integer, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._digest_read(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._addendum_chain(text, date, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._note_late_arrival() FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._seal_late_arrivals() FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log.reseal(date, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._digest_parse(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log.verify_digests(text) FROM PUBLIC;
+
+GRANT SELECT ON audit_log.late_arrivals, audit_log.seal_addenda TO audit_log_reader;
+GRANT EXECUTE ON FUNCTION audit_log.verify_digests(text) TO audit_log_admin;

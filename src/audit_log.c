@@ -58,6 +58,7 @@
 #include "extension_drop.h"
 #include "fleet.h"
 #include "queue.h"
+#include "seal_digest.h"
 #include "writer.h"
 
 PG_MODULE_MAGIC;
@@ -322,6 +323,15 @@ define_settings(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("audit_log.signing_key_file",
+							   "Ed25519 private key (PEM) that signs the seals' digest files; empty: unsigned.",
+							   "An absolute path outside the data directory.",
+							   &al_signing_key_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   al_check_signing_key_file, NULL, NULL);
 
 	DefineCustomBoolVariable("audit_log.require_export_before_purge",
 							 "Keep a day until a successful export covered it.",

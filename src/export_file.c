@@ -390,8 +390,17 @@ export_copy_to_writer(const char *sql, ExportWriter *w)
 void
 export_write_small_file(const char *tmp_path, const char *final_path, const char *content)
 {
+	export_write_small_file_len(tmp_path, final_path, content, strlen(content));
+}
+
+/*
+ * The same for bytes that may hold a NUL (a raw signature).
+ */
+void
+export_write_small_file_len(const char *tmp_path, const char *final_path,
+							const char *content, size_t len)
+{
 	int			fd = export_open_new_file(tmp_path);
-	size_t		len = strlen(content);
 
 	errno = 0;
 	if (write(fd, content, len) != (ssize_t) len)

@@ -14,6 +14,11 @@
  * the session's settings or the physical layout of the rows, so a dump
  * restored into another database gives the same hash.
  *
+ * audit_log._seal_day_hash_split(day) (1.1) hashes the same rows, but keeps
+ * a fleet collector's late arrivals (audit_log.late_arrivals) apart in a
+ * second hash, which the day's addendum seals; audit_log._seal_remove()
+ * takes seal rows out past the append-only trigger for reseal() alone.
+ *
  * Copyright (c) 2026, audit_log developers
  *
  *-------------------------------------------------------------------------
@@ -44,6 +49,8 @@
 
 PG_FUNCTION_INFO_V1(audit_log_seal_day_hash);
 PG_FUNCTION_INFO_V1(audit_log_seal_delay);
+PG_FUNCTION_INFO_V1(audit_log_seal_day_hash_split);
+PG_FUNCTION_INFO_V1(audit_log_seal_remove);
 
 /*
  * Columns hashed: format version 1, the 17 columns of 1.0; version 2 (days
@@ -257,17 +264,55 @@ seal_row(SealState *st, Datum *values, bool *isnull)
 		seal_flush(st);
 }
 
+/* Start a SHA-256 serialization state. */
+static void
+seal_state_init(SealState *st)
+{
+	memset(st, 0, sizeof(*st));
+	initStringInfo(&st->buf);
+	st->cxt = CurrentMemoryContext;
+	st->ctx = pg_cryptohash_create(PG_SHA256);
+	if (st->ctx == NULL || pg_cryptohash_init(st->ctx) < 0)
+		elog(ERROR, "could not initialize SHA-256 context");
+}
+
+/* Finish a state: the hash goes to digest. */
+static void
+seal_state_final(SealState *st, uint8 *digest)
+{
+	seal_flush(st);
+	if (pg_cryptohash_final(st->ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not finish SHA-256 hash: %s", pg_cryptohash_error(st->ctx));
+	pg_cryptohash_free(st->ctx);
+	pfree(st->buf.data);
+}
+
+/* bsearch comparator of uuids */
+static int
+uuid_cmp_bytes(const void *a, const void *b)
+{
+	return memcmp(a, b, UUID_LEN);
+}
+
 /*
  * Hash the rows of one UTC day in serialization format 1 or 2.  Must be
  * called inside an SPI connection.  Returns the number of rows; the hash
  * goes to digest.
+ *
+ * With late (nlate sorted event_ids, the day's late arrivals on a fleet
+ * collector), the rows whose event_id is among them are hashed apart, into
+ * late_digest, and counted in *late_rows instead: the day's seal covers the
+ * rows that were there when it was sealed, its addendum the late ones.
+ * Both keep the (event_id, request_time) order.
  */
 static uint64
-seal_hash_day(DateADT day, int format, uint8 *digest)
+seal_hash_day_split(DateADT day, int format, uint8 *digest, const pg_uuid_t *late,
+					int nlate, uint8 *late_digest, uint64 *late_rows)
 {
 	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		args[2];
 	SealState	st;
+	SealState	lst;
 	Portal		portal;
 	MemoryContext rowcxt;
 	MemoryContext oldcxt;
@@ -279,13 +324,15 @@ seal_hash_day(DateADT day, int format, uint8 *digest)
 	args[0] = TimestampTzGetDatum((TimestampTz) day * USECS_PER_DAY);
 	args[1] = TimestampTzGetDatum((TimestampTz) (day + 1) * USECS_PER_DAY);
 
-	memset(&st, 0, sizeof(st));
+	seal_state_init(&st);
 	st.ncols = (format >= 2) ? SEAL_NCOLS : SEAL_NCOLS_V1;
-	initStringInfo(&st.buf);
-	st.cxt = CurrentMemoryContext;
-	st.ctx = pg_cryptohash_create(PG_SHA256);
-	if (st.ctx == NULL || pg_cryptohash_init(st.ctx) < 0)
-		elog(ERROR, "could not initialize SHA-256 context");
+	if (late_digest != NULL)
+	{
+		seal_state_init(&lst);
+		lst.ncols = st.ncols;
+	}
+	if (late_rows != NULL)
+		*late_rows = 0;
 
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit_log seal rows",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -316,25 +363,49 @@ seal_hash_day(DateADT day, int format, uint8 *digest)
 		{
 			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
 							  values, isnull);
-			seal_row(&st, values, isnull);
+			if (nlate > 0 && !isnull[0] &&
+				bsearch(DatumGetUUIDP(values[0])->data, late, nlate,
+						sizeof(pg_uuid_t), uuid_cmp_bytes) != NULL)
+			{
+				seal_row(&lst, values, isnull);
+				(*late_rows)++;
+			}
+			else
+			{
+				seal_row(&st, values, isnull);
+				rows++;
+			}
 		}
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(rowcxt);
 
-		rows += SPI_processed;
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
 
-	seal_flush(&st);
-	if (pg_cryptohash_final(st.ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
-		elog(ERROR, "could not finish SHA-256 hash: %s", pg_cryptohash_error(st.ctx));
-	pg_cryptohash_free(st.ctx);
-	pfree(st.buf.data);
+	seal_state_final(&st, digest);
+	if (late_digest != NULL)
+		seal_state_final(&lst, late_digest);
 	MemoryContextDelete(rowcxt);
 
 	return rows;
+}
+
+static uint64
+seal_hash_day(DateADT day, int format, uint8 *digest)
+{
+	return seal_hash_day_split(day, format, digest, NULL, 0, NULL, NULL);
+}
+
+/* Lower-case hex of a SHA-256 digest into hex (65 bytes). */
+static void
+digest_hex(const uint8 *digest, char *hex)
+{
+	int			i;
+
+	for (i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 }
 
 /*
@@ -417,6 +488,125 @@ audit_log_seal_day_hash(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum((int64) rows);
 	values[1] = CStringGetTextDatum(hex);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * audit_log._seal_day_hash_split(day date, OUT rows bigint, OUT day_hash text,
+ *     OUT late_rows bigint, OUT late_hash text)
+ *
+ * Like _seal_day_hash, but the day's late arrivals (audit_log.late_arrivals:
+ * rows a fleet source sent after the collector sealed the day) are hashed
+ * apart: rows and day_hash are those of the other rows, which the day's
+ * seal covers; late_rows and late_hash those of the late arrivals, which
+ * the day's addendum covers.  Uses a 1.1 table: called by 1.1 SQL only.
+ * Internal; not granted.
+ */
+Datum
+audit_log_seal_day_hash_split(PG_FUNCTION_ARGS)
+{
+	DateADT		day;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	uint8		late_digest[PG_SHA256_DIGEST_LENGTH];
+	char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+	char		late_hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+	uint64		rows;
+	uint64		late_rows = 0;
+	pg_uuid_t  *late = NULL;
+	int			nlate = 0;
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[2];
+	int			rc;
+	uint64		i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("day must not be null")));
+	day = PG_GETARG_DATEADT(0);
+	if (DATE_NOT_FINITE(day))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("day must be a finite date")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* the day's late arrivals, sorted by the uuid's bytes for bsearch */
+	args[0] = TimestampTzGetDatum((TimestampTz) day * USECS_PER_DAY);
+	args[1] = TimestampTzGetDatum((TimestampTz) (day + 1) * USECS_PER_DAY);
+	rc = SPI_execute_with_args("SELECT event_id FROM audit_log.late_arrivals"
+							   " WHERE request_time >= $1 AND request_time < $2"
+							   " ORDER BY event_id",
+							   2, argtypes, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read audit_log.late_arrivals: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+	{
+		late = palloc(sizeof(pg_uuid_t) * SPI_processed);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		v = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+				memcpy(&late[nlate++], DatumGetUUIDP(v), sizeof(pg_uuid_t));
+		}
+		qsort(late, nlate, sizeof(pg_uuid_t), uuid_cmp_bytes);
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	rows = seal_hash_day_split(day, seal_format_of_day(day), digest, late, nlate,
+							   late_digest, &late_rows);
+	SPI_finish();
+
+	digest_hex(digest, hex);
+	digest_hex(late_digest, late_hex);
+	values[0] = Int64GetDatum((int64) rows);
+	values[1] = CStringGetTextDatum(hex);
+	values[2] = Int64GetDatum((int64) late_rows);
+	values[3] = CStringGetTextDatum(late_hex);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * audit_log._seal_remove(from_day date) RETURNS bigint
+ *
+ * Removes the seal rows of from_day and every later day, past the
+ * append-only trigger, for reseal() (which writes them again at once, in
+ * the same transaction, and records why).  Internal; not granted.
+ */
+Datum
+audit_log_seal_remove(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[1] = {DATEOID};
+	Datum		args[1];
+	uint64		removed = 0;
+
+	args[0] = PG_GETARG_DATUM(0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	al_internal_dml_depth++;
+	PG_TRY();
+	{
+		int			rc = SPI_execute_with_args("DELETE FROM audit_log.seals WHERE day >= $1",
+											   1, argtypes, args, NULL, false, 0);
+
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "could not remove seals: %s", SPI_result_code_string(rc));
+		removed = SPI_processed;
+	}
+	PG_FINALLY();
+	{
+		al_internal_dml_depth--;
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_INT64((int64) removed);
 }
 
 /*

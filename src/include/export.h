@@ -77,6 +77,8 @@ extern char *export_resolve_directory(const char *requested);
 extern int	export_open_new_file(const char *path);
 extern void export_write_small_file(const char *tmp_path, const char *final_path,
 									const char *content);
+extern void export_write_small_file_len(const char *tmp_path, const char *final_path,
+										const char *content, size_t len);
 
 /* export_file.c: COPY's output, redirected into an ExportWriter */
 extern void export_writer_flush(ExportWriter *w);
