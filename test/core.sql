@@ -14,7 +14,7 @@ SELECT columns_are('audit_log', 'events', ARRAY[
 	'event_id', 'request_time', 'logged_time', 'event_category', 'event_type',
 	'event_status', 'event_status_reason_code', 'user_name', 'user_email',
 	'object_name', 'client_addr', 'application_name', 'database_name',
-	'backend_pid', 'session_id', 'source_node', 'entry_data']);
+	'backend_pid', 'session_id', 'source_node', 'entry_data', 'origin']);
 SELECT col_type_is('audit_log', 'events', 'event_id', 'uuid', 'events.event_id is uuid');
 SELECT col_type_is('audit_log', 'events', 'request_time', 'timestamp with time zone', 'events.request_time is timestamp with time zone');
 SELECT col_type_is('audit_log', 'events', 'client_addr', 'inet', 'events.client_addr is inet');
@@ -29,7 +29,9 @@ SELECT has_function('audit_log', 'log_event',
 	ARRAY['audit_log.event_category', 'text', 'audit_log.event_status', 'text', 'text', 'jsonb', 'text', 'timestamp with time zone']);
 SELECT function_returns('audit_log', 'log_event',
 	ARRAY['audit_log.event_category', 'text', 'audit_log.event_status', 'text', 'text', 'jsonb', 'text', 'timestamp with time zone'], 'uuid');
-SELECT is_definer('audit_log', 'log_event',
+-- 1.1: SECURITY INVOKER (its C code inserts with the owner's rights, and
+-- needs to see its caller to set the row's origin); search_path still pinned
+SELECT isnt_definer('audit_log', 'log_event',
 	ARRAY['audit_log.event_category', 'text', 'audit_log.event_status', 'text', 'text', 'jsonb', 'text', 'timestamp with time zone']);
 SELECT has_function('audit_log', 'register_event_type', ARRAY['audit_log.event_category', 'text', 'text']);
 SELECT has_function('audit_log', 'maintain', ARRAY[]::text[]);
