@@ -407,6 +407,26 @@ al_log_event_line(const AuditEvent *ev, bool dropped)
 }
 
 /*
+ * Write an event the writer could not store to the server log, saying why
+ * (the error of its INSERT): it is counted as dropped by the caller.
+ */
+void
+al_log_dropped_event(const AuditEvent *ev, const char *why)
+{
+	static char line[8192];
+
+	if (al_in_log_line)
+		return;
+	al_in_log_line = true;
+	al_format_event_json(ev, line, sizeof(line));
+	ereport(LOG,
+			(errmsg("audit_log: %s", line),
+			 errdetail("This event could not be written to audit_log.events: %s.", why),
+			 errhidestmt(true), errhidecontext(true)));
+	al_in_log_line = false;
+}
+
+/*
  * Hand an event to the writer; see queue.h.
  */
 bool

@@ -42,6 +42,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/backend_status.h"
@@ -91,6 +92,8 @@ static int	al_single_left = 0;	/* events still to retry one by one */
 static bool al_said_missing = false;
 static bool al_said_standby = false;
 static int	al_last_sqlstate = 0;
+static bool al_last_transient = false;	/* last failure is a race, not data */
+static char al_last_message[256];	/* its message, for a drop's DETAIL */
 
 
 static const char *const al_insert_sql =
@@ -228,6 +231,57 @@ al_extension_ready(void)
 }
 
 /*
+ * Take the default partition's lock before the INSERT routes any row.
+ *
+ * maintain() (and a restore's ATTACH PARTITION) attaches a day's partition
+ * while holding ACCESS EXCLUSIVE on events_default until its commit, but
+ * only SHARE UPDATE EXCLUSIVE on events.  Without this lock, an INSERT that
+ * opened events before that commit routes today's rows with the old
+ * partition list to events_default, then waits for its lock, and once it
+ * has it fails with "violates partition constraint", since the default's
+ * constraint now excludes today.  Locking events_default first makes the
+ * writer wait for the partition change to commit before it looks at the
+ * partition list (acquiring the lock processes the invalidations), so each
+ * row goes to the partition it belongs to.  The lock is the one the INSERT
+ * takes anyway when a row goes there; it is fast-path and costs nothing
+ * measurable.
+ */
+static void
+al_lock_default_partition(void)
+{
+	Oid			nsp = get_namespace_oid("audit_log", true);
+	Oid			relid;
+
+	if (!OidIsValid(nsp))
+		return;
+	relid = get_relname_relid("events_default", nsp);
+	if (OidIsValid(relid))
+		LockRelationOid(relid, RowExclusiveLock);
+}
+
+/*
+ * Is this failure a race with a partition change rather than a bad event?
+ * "new row for relation ... violates partition constraint" is raised without
+ * a constraint name (a CHECK constraint such as events_entry_data_object
+ * names itself); routing always finds a partition that accepts a row, so
+ * the same row succeeds once the concurrent ATTACH or DETACH has committed.
+ * Such an event is retried, never dropped.
+ */
+static bool
+al_error_is_transient(const ErrorData *edata)
+{
+	if (edata->sqlerrcode == ERRCODE_CHECK_VIOLATION && edata->constraint_name == NULL)
+		return true;
+	/* the relation was dropped or replaced under a cached plan */
+	if (edata->sqlerrcode == ERRCODE_UNDEFINED_TABLE ||
+		edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE)
+		return true;
+	return false;
+}
+
+/*
  * Insert n events in one transaction.  Returns 1 when committed, 0 when the
  * extension is not installed (nothing done), -1 on error (logged, rolled
  * back, SQLSTATE in al_last_sqlstate).
@@ -257,6 +311,7 @@ al_insert_events(const AuditEvent *evs, int n, bool careful)
 			result = 0;
 		else
 		{
+			al_lock_default_partition();
 			if (al_insert_plan[careful] == NULL)
 			{
 				Oid			argtypes[AL_INSERT_NARGS] = {
@@ -341,6 +396,8 @@ al_insert_events(const AuditEvent *evs, int n, bool careful)
 		edata = CopyErrorData();
 		FlushErrorState();
 		al_last_sqlstate = edata->sqlerrcode;
+		al_last_transient = al_error_is_transient(edata);
+		strlcpy(al_last_message, edata->message ? edata->message : "", sizeof(al_last_message));
 		ereport(LOG,
 				(errcode(edata->sqlerrcode),
 				 errmsg("audit_log: could not write %d captured events: %s", n, edata->message),
@@ -441,12 +498,14 @@ al_write_some(void)
 
 	/*
 	 * One event that fails alone with a data or integrity error would block
-	 * the queue forever: put it in the server log instead.
+	 * the queue forever: put it in the server log instead.  A race with a
+	 * partition change is not the event's fault: it is retried.
 	 */
-	if (ERRCODE_TO_CATEGORY(al_last_sqlstate) == ERRCODE_DATA_EXCEPTION ||
-		ERRCODE_TO_CATEGORY(al_last_sqlstate) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+	if (!al_last_transient &&
+		(ERRCODE_TO_CATEGORY(al_last_sqlstate) == ERRCODE_DATA_EXCEPTION ||
+		 ERRCODE_TO_CATEGORY(al_last_sqlstate) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION))
 	{
-		al_log_event_line(&al_batch[0], true);
+		al_log_dropped_event(&al_batch[0], al_last_message);
 		al_queue_release(1, true);
 		if (al_single_left > 0)
 			al_single_left--;

@@ -55,6 +55,7 @@ extern bool al_queue_set_paused(bool paused);
 /* queue.c: an event as one JSON line, and that line in the server log */
 extern void al_format_event_json(const AuditEvent *ev, char *buf, size_t len);
 extern void al_log_event_line(const AuditEvent *ev, bool dropped);
+extern void al_log_dropped_event(const AuditEvent *ev, const char *why);
 
 /* queue.c: the background writer's side of the queue */
 extern void al_queue_attach_writer(void);
