@@ -27,6 +27,7 @@ OBJS = \
 	src/extension_drop.o \
 	src/fleet.o \
 	src/log_event.o \
+	src/partition_attach.o \
 	src/queue.o \
 	src/redact.o \
 	src/retention.o \

@@ -64,3 +64,24 @@ FROM audit_log.capture_stats() AS s,
 
 COMMENT ON VIEW audit_log.status
 	IS 'health of audit_log: capture queue counters since server start, retention and its schedule, exports, seals, fleet sources, installed and loaded versions';
+
+/* ---- issue 16: durability (a full disk, a plain pg_restore, maintain() racing the writer, gaps as rows, prepared transactions) ---- */
+
+/*
+ * Before ALTER TABLE audit_log.events ATTACH PARTITION, the rows of the new
+ * range that wait in events_default are moved into the table being
+ * attached (src/partition_attach.c).  So a plain pg_restore or pg_dump |
+ * psql, during which the writer puts captured events into events_default
+ * before the dumped day partitions are attached, restores every event, and
+ * maintain() never finds that rows arrived between its move and its ATTACH.
+ */
+CREATE FUNCTION audit_log._before_attach()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'audit_log_before_attach';
+
+REVOKE ALL ON FUNCTION audit_log._before_attach() FROM PUBLIC;
+
+CREATE EVENT TRIGGER audit_log_attach_partition ON ddl_command_start
+	WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION audit_log._before_attach();
