@@ -85,3 +85,15 @@ REVOKE ALL ON FUNCTION audit_log._before_attach() FROM PUBLIC;
 CREATE EVENT TRIGGER audit_log_attach_partition ON ddl_command_start
 	WHEN TAG IN ('ALTER TABLE')
 	EXECUTE FUNCTION audit_log._before_attach();
+
+/*
+ * A gap is a row: the writer records AUDIT_LOG CAPTURE_GAP (FAILURE) once it
+ * can write again, for events that went to the server log instead of the
+ * table (queue full, a failed save of the queue, a saved queue that did not
+ * fit, an event that could not be inserted).  entry_data: events, from, to,
+ * categories, reasons, went_to.
+ */
+INSERT INTO audit_log.event_types AS t (event_category, event_type, description, builtin) VALUES
+	('AUDIT_LOG', 'CAPTURE_GAP', 'Events could not be written to this table and went to the server log instead; entry_data says how many, of which categories, between which times and why', true)
+ON CONFLICT ON CONSTRAINT event_types_pkey
+DO UPDATE SET description = EXCLUDED.description, builtin = true;

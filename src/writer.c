@@ -54,6 +54,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "al_json.h"
 #include "audit_log.h"
 #include "compat.h"
 #include "queue.h"
@@ -94,6 +95,8 @@ static bool al_said_standby = false;
 static int	al_last_sqlstate = 0;
 static bool al_last_transient = false;	/* last failure is a race, not data */
 static char al_last_message[256];	/* its message, for a drop's DETAIL */
+static TimestampTz al_last_failure_logged = 0;	/* rate limit, see below */
+static int	al_failures_unlogged = 0;
 
 
 static const char *const al_insert_sql =
@@ -282,6 +285,106 @@ al_error_is_transient(const ErrorData *edata)
 }
 
 /*
+ * Log a failed write, at most once a second: while the disk is full every
+ * arriving event wakes the writer, which would otherwise log a line per
+ * attempt into a log that is short of space too.  The line after a quiet
+ * spell says how many failures were not logged.
+ */
+static void
+al_log_write_failure(const ErrorData *edata, int n)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (al_last_failure_logged != 0 &&
+		!TimestampDifferenceExceeds(al_last_failure_logged, now, 1000))
+	{
+		al_failures_unlogged++;
+		return;
+	}
+	if (al_failures_unlogged > 0)
+		ereport(LOG,
+				(errcode(edata->sqlerrcode),
+				 errmsg("audit_log: could not write %d captured events: %s", n, edata->message),
+				 errdetail("The events stay queued and are retried.  %d more failed attempts since the last message were not logged.",
+						   al_failures_unlogged)));
+	else
+		ereport(LOG,
+				(errcode(edata->sqlerrcode),
+				 errmsg("audit_log: could not write %d captured events: %s", n, edata->message),
+				 errdetail("The events stay queued and are retried.")));
+	al_last_failure_logged = now;
+	al_failures_unlogged = 0;
+}
+
+/*
+ * Record, once the table can be written again, an AUDIT_LOG CAPTURE_GAP
+ * event for the events that went to the server log instead (queue full, a
+ * failed save of the queue, a saved queue that did not fit, an event the
+ * writer could not insert): how many, of which categories, between which
+ * request times, for which reasons, and where they are.  It goes through
+ * the queue like any event.  Under a 1.0 schema (no CAPTURE_GAP type) the
+ * counts wait until ALTER EXTENSION UPDATE.
+ */
+static void
+al_record_gap(void)
+{
+	AlGapCounts gap;
+	AuditEvent	ev;
+	AlJson		js;
+	int			i;
+	int			top = 0;
+	int			version;
+
+	al_queue_take_gap(&gap);
+	if (gap.total == 0)
+		return;
+
+	StartTransactionCommand();
+	version = al_installed_version_num();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(al_writer_cxt);
+	if (version < 101)
+	{
+		al_queue_return_gap(&gap);
+		return;
+	}
+
+	al_event_init_session(&ev, AL_CAT_AUDIT_LOG, "CAPTURE_GAP", false);
+	for (i = 1; i < AL_GAP_NUM_REASONS; i++)
+		if (gap.by_reason[i] > gap.by_reason[top])
+			top = i;
+	for (i = 0; al_gap_reason_names[top][i] != '\0' && i < AL_REASON_LEN - 1; i++)
+		ev.reason_code[i] = pg_toupper((unsigned char) al_gap_reason_names[top][i]);
+	ev.reason_code[i] = '\0';
+	strlcpy(ev.object_name, "audit_log.events", sizeof(ev.object_name));
+
+	al_json_init(&js, ev.entry_data, sizeof(ev.entry_data), false);
+	al_json_int(&js, "events", (int) Min(gap.total, (uint64) PG_INT32_MAX));
+	al_json_str(&js, "from", timestamptz_to_str(gap.first));
+	al_json_str(&js, "to", timestamptz_to_str(gap.last));
+	al_json_obj_begin(&js, "categories");
+	for (i = 0; i < AL_NUM_CATEGORIES; i++)
+		if (gap.by_category[i] > 0)
+			al_json_int(&js, al_category_names[i], (int) Min(gap.by_category[i], (uint64) PG_INT32_MAX));
+	al_json_obj_end(&js);
+	al_json_obj_begin(&js, "reasons");
+	for (i = 0; i < AL_GAP_NUM_REASONS; i++)
+		if (gap.by_reason[i] > 0)
+			al_json_int(&js, al_gap_reason_names[i], (int) Min(gap.by_reason[i], (uint64) PG_INT32_MAX));
+	al_json_obj_end(&js);
+	al_json_str(&js, "went_to", "server log");
+	al_json_str(&js, "find_with", "lines \"audit_log: {...}\" with DETAIL \"... not written to audit_log.events\"");
+	(void) al_json_finish(&js);
+
+	if (!al_enqueue(&ev))
+		al_queue_return_gap(&gap);
+	else
+		ereport(LOG,
+				(errmsg("audit_log: recorded a CAPTURE_GAP event for %llu events that are only in the server log",
+						(unsigned long long) gap.total)));
+}
+
+/*
  * Insert n events in one transaction.  Returns 1 when committed, 0 when the
  * extension is not installed (nothing done), -1 on error (logged, rolled
  * back, SQLSTATE in al_last_sqlstate).
@@ -398,10 +501,7 @@ al_insert_events(const AuditEvent *evs, int n, bool careful)
 		al_last_sqlstate = edata->sqlerrcode;
 		al_last_transient = al_error_is_transient(edata);
 		strlcpy(al_last_message, edata->message ? edata->message : "", sizeof(al_last_message));
-		ereport(LOG,
-				(errcode(edata->sqlerrcode),
-				 errmsg("audit_log: could not write %d captured events: %s", n, edata->message),
-				 errdetail("The events stay queued and are retried.")));
+		al_log_write_failure(edata, n);
 		FreeErrorData(edata);
 		AbortCurrentTransaction();
 		result = -1;
@@ -472,6 +572,7 @@ al_write_some(void)
 	if (rc > 0)
 	{
 		al_queue_release(n, false);
+		al_record_gap();
 		if (al_log_to_server)
 			for (i = 0; i < n; i++)
 				al_log_event_line(&al_batch[i], false);
@@ -506,7 +607,7 @@ al_write_some(void)
 		 ERRCODE_TO_CATEGORY(al_last_sqlstate) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION))
 	{
 		al_log_dropped_event(&al_batch[0], al_last_message);
-		al_queue_release(1, true);
+		al_queue_release_failed(1, &al_batch[0]);
 		if (al_single_left > 0)
 			al_single_left--;
 		return AL_WRITE_MORE;
