@@ -91,6 +91,7 @@ typedef struct AlQueue
 	bool		paused;			/* audit_log.pause_writer(true) */
 	bool		standby;		/* the writer found a server in recovery */
 	AlGapCounts gap;			/* dropped, not yet recorded as CAPTURE_GAP */
+	bool		reserve_missing;	/* the save file's space is not reserved */
 	int			nslots;
 	AlQueueSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } AlQueue;
@@ -190,7 +191,7 @@ al_queue_file_size(int nslots)
  * 16,384 slots).  A failure (the disk is already full) is logged; the save
  * then falls back to a new file, and failing that to the server log.
  */
-static void
+static bool
 al_queue_reserve(void)
 {
 	off_t		size = al_queue_file_size(al_queue->nslots);
@@ -203,7 +204,7 @@ al_queue_reserve(void)
 		ereport(LOG,
 				(errcode_for_file_access(),
 				 errmsg("audit_log: could not create \"%s\": %m", AL_QUEUE_FILE_RESERVE)));
-		return;
+		return false;
 	}
 #if defined(HAVE_POSIX_FALLOCATE)
 	rc = posix_fallocate(fd, 0, size);
@@ -240,9 +241,35 @@ al_queue_reserve(void)
 				(errcode_for_file_access(),
 				 errmsg("audit_log: could not reserve %lld bytes in \"%s\" for saving the queue: %m",
 						(long long) size, AL_QUEUE_FILE_RESERVE),
-				 errdetail("If the queue must be saved at a crash or shutdown and the disk is full then, its events are written to the server log instead.")));
+				 errdetail("If the queue must be saved at a crash or shutdown and the disk is full then, its events are written to the server log instead; the writer tries again once it writes.")));
 	}
 	close(fd);
+	return rc == 0;
+}
+
+/*
+ * The writer, after a successful write: if the reservation failed at start
+ * (the disk was full), try again now that there is space.  Only the
+ * postmaster reads the file, and only once every other process is gone.
+ */
+void
+al_queue_retry_reserve(void)
+{
+	static TimestampTz last_try = 0;
+	TimestampTz now;
+
+	if (!al_queue->reserve_missing)
+		return;
+	now = GetCurrentTimestamp();
+	if (last_try != 0 && !TimestampDifferenceExceeds(last_try, now, 10000))
+		return;
+	last_try = now;
+	if (al_queue_reserve())
+	{
+		al_queue->reserve_missing = false;
+		ereport(LOG,
+				(errmsg("audit_log: reserved the space for saving the queue in \"%s\"", AL_QUEUE_FILE_RESERVE)));
+	}
 }
 
 /*
@@ -480,7 +507,7 @@ al_shmem_startup(void)
 			al_pm_lost = 0;
 			memset(&al_pm_lost_gap, 0, sizeof(al_pm_lost_gap));
 			al_queue_load();
-			al_queue_reserve();
+			al_queue->reserve_missing = !al_queue_reserve();
 		}
 		on_shmem_exit(al_queue_save, (Datum) 0);
 	}

@@ -573,6 +573,7 @@ al_write_some(void)
 	{
 		al_queue_release(n, false);
 		al_record_gap();
+		al_queue_retry_reserve();
 		if (al_log_to_server)
 			for (i = 0; i < n; i++)
 				al_log_event_line(&al_batch[i], false);

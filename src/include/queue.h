@@ -97,6 +97,7 @@ extern void al_queue_attach_writer(void);
 extern int	al_queue_peek(AuditEvent *buf, int max);
 extern void al_queue_release(int n, bool dropped);
 extern void al_queue_release_failed(int n, const AuditEvent *evs);
+extern void al_queue_retry_reserve(void);
 extern bool al_queue_is_paused(void);
 extern void al_queue_set_standby(bool standby);
 
