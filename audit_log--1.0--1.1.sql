@@ -97,3 +97,25 @@ INSERT INTO audit_log.event_types AS t (event_category, event_type, description,
 	('AUDIT_LOG', 'CAPTURE_GAP', 'Events could not be written to this table and went to the server log instead; entry_data says how many, of which categories, between which times and why', true)
 ON CONFLICT ON CONSTRAINT event_types_pkey
 DO UPDATE SET description = EXCLUDED.description, builtin = true;
+
+/*
+ * The true outcome of a prepared transaction.  An administrative command in
+ * a transaction that is PREPAREd is recorded at PREPARE as SUCCESS with
+ * reason PREPARED and entry_data.prepared = {gid, xid}; the writer notes
+ * each such event here, and once pg_xact_status(xid) says the transaction
+ * committed or aborted (COMMIT PREPARED or ROLLBACK PREPARED, in any
+ * session, before or after a restart) it records a second event, the same
+ * with the final outcome (SUCCESS, or FAILURE with reason ROLLBACK_PREPARED)
+ * and entry_data.prepared_event_id, and removes the note.
+ */
+CREATE TABLE audit_log._prepared_pending (
+	event_id uuid PRIMARY KEY,
+	xid pg_catalog.xid8 NOT NULL,
+	noted_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE audit_log._prepared_pending
+	IS 'PREPARED administrative events whose transaction is not yet committed or rolled back (kept by the writer)';
+
+REVOKE ALL ON TABLE audit_log._prepared_pending FROM PUBLIC;
+GRANT SELECT ON TABLE audit_log._prepared_pending TO audit_log_admin;
