@@ -18,6 +18,10 @@
  * trigger such a restore fails on ATTACH, leaves the day's table detached
  * with its rows invisible, and exits 1.
  *
+ * Only the owner of audit_log.events (or a member of its role) may attach
+ * a partition; for anyone else the trigger does nothing and the ALTER TABLE
+ * fails on its own permission check.
+ *
  * Locking: the trigger takes SHARE ROW EXCLUSIVE on events_default before
  * moving, which blocks inserts there (the writer's included, see writer.c)
  * until the ATTACH commits, so no row of the range can arrive between the
@@ -40,6 +44,8 @@
 #include "parser/parse_node.h"
 #include "parser/parse_utilcmd.h"
 #include "storage/lmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -80,6 +86,16 @@ al_prepare_attach(Oid events, Oid events_default, PartitionCmd *pc)
 		return;
 
 	parent = table_open(events, AccessShareLock);
+	/*
+	 * Only for a role that may attach partitions to events (its owner): for
+	 * anyone else the ALTER TABLE fails anyway, and the rows must not pass
+	 * through a table (and its triggers) of that role's choosing first.
+	 */
+	if (!has_privs_of_role(GetUserId(), parent->rd_rel->relowner))
+	{
+		table_close(parent, AccessShareLock);
+		return;
+	}
 	pstate = make_parsestate(NULL);
 	bound = transformPartitionBound(pstate, parent, pc->bound);
 	table_close(parent, NoLock);
