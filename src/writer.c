@@ -249,7 +249,9 @@ al_extension_ready(void)
  * partition list (acquiring the lock processes the invalidations), so each
  * row goes to the partition it belongs to.  The lock is the one the INSERT
  * takes anyway when a row goes there; it is fast-path and costs nothing
- * measurable.
+ * measurable.  Taking events' lock first does not weaken this: the lock on
+ * events_default is still acquired (and the invalidations processed) before
+ * the INSERT builds its partition list.
  */
 static void
 al_lock_default_partition(void)
@@ -259,6 +261,14 @@ al_lock_default_partition(void)
 
 	if (!OidIsValid(nsp))
 		return;
+	/*
+	 * events first, as the INSERT itself and every statement of the
+	 * extension lock it (retention holds it in ACCESS EXCLUSIVE and then
+	 * asks for events_default): the other order deadlocks.
+	 */
+	relid = get_relname_relid("events", nsp);
+	if (OidIsValid(relid))
+		LockRelationOid(relid, RowExclusiveLock);
 	relid = get_relname_relid("events_default", nsp);
 	if (OidIsValid(relid))
 		LockRelationOid(relid, RowExclusiveLock);
