@@ -29,6 +29,7 @@ OBJS = \
 	src/fleet.o \
 	src/intents.o \
 	src/log_event.o \
+	src/partition_attach.o \
 	src/queue.o \
 	src/redact.o \
 	src/retention.o \

@@ -1574,3 +1574,58 @@ REVOKE ALL ON FUNCTION audit_log.verify_digests(text) FROM PUBLIC;
 
 GRANT SELECT ON audit_log.late_arrivals, audit_log.seal_addenda TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION audit_log.verify_digests(text) TO audit_log_admin;
+
+/* ---- issue 16: durability (a full disk, a plain pg_restore, maintain() racing the writer, gaps as rows, prepared transactions) ---- */
+
+/*
+ * Before ALTER TABLE audit_log.events ATTACH PARTITION, the rows of the new
+ * range that wait in events_default are moved into the table being
+ * attached (src/partition_attach.c).  So a plain pg_restore or pg_dump |
+ * psql, during which the writer puts captured events into events_default
+ * before the dumped day partitions are attached, restores every event, and
+ * maintain() never finds that rows arrived between its move and its ATTACH.
+ */
+CREATE FUNCTION audit_log._before_attach()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'audit_log_before_attach';
+
+REVOKE ALL ON FUNCTION audit_log._before_attach() FROM PUBLIC;
+
+CREATE EVENT TRIGGER audit_log_attach_partition ON ddl_command_start
+	WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION audit_log._before_attach();
+
+/*
+ * A gap is a row: the writer records AUDIT_LOG CAPTURE_GAP (FAILURE) once it
+ * can write again, for events that went to the server log instead of the
+ * table (queue full, a failed save of the queue, a saved queue that did not
+ * fit, an event that could not be inserted).  entry_data: events, from, to,
+ * categories, reasons, went_to.
+ */
+INSERT INTO audit_log.event_types AS t (event_category, event_type, description, builtin) VALUES
+	('AUDIT_LOG', 'CAPTURE_GAP', 'Events could not be written to this table and went to the server log instead; entry_data says how many, of which categories, between which times and why', true)
+ON CONFLICT ON CONSTRAINT event_types_pkey
+DO UPDATE SET description = EXCLUDED.description, builtin = true;
+
+/*
+ * The true outcome of a prepared transaction.  An administrative command in
+ * a transaction that is PREPAREd is recorded at PREPARE as SUCCESS with
+ * reason PREPARED and entry_data.prepared = {gid, xid}; the writer notes
+ * each such event here, and once pg_xact_status(xid) says the transaction
+ * committed or aborted (COMMIT PREPARED or ROLLBACK PREPARED, in any
+ * session, before or after a restart) it records a second event, the same
+ * with the final outcome (SUCCESS, or FAILURE with reason ROLLBACK_PREPARED)
+ * and entry_data.prepared_event_id, and removes the note.
+ */
+CREATE TABLE audit_log._prepared_pending (
+	event_id uuid PRIMARY KEY,
+	xid pg_catalog.xid8 NOT NULL,
+	noted_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE audit_log._prepared_pending
+	IS 'PREPARED administrative events whose transaction is not yet committed or rolled back (kept by the writer)';
+
+REVOKE ALL ON TABLE audit_log._prepared_pending FROM PUBLIC;
+GRANT SELECT ON TABLE audit_log._prepared_pending TO audit_log_admin;

@@ -27,7 +27,12 @@
  *	  FAILURE; a subtransaction that commits gives its events to its parent;
  *	- the top-level transaction commits: SUCCESS; it is prepared (PREPARE
  *	  TRANSACTION): SUCCESS with reason code PREPARED, since its fate is
- *	  decided later, possibly by another session; it aborts: FAILURE.
+ *	  decided later, possibly by another session or after a restart; it
+ *	  aborts: FAILURE.  A PREPARED event carries in entry_data.prepared
+ *	  the gid and the transaction id; the writer (writer.c) later records a
+ *	  second event, the same with the final outcome, once
+ *	  pg_xact_status() says the transaction committed (COMMIT PREPARED) or
+ *	  aborted (ROLLBACK PREPARED).
  *
  * The reason code of a FAILURE is the SQLSTATE of the command's own error;
  * otherwise the SQLSTATE of the error that aborted the (sub)transaction,
@@ -557,6 +562,41 @@ pending_send(PendingEvent *pe, bool success, const char *reason)
 	(void) al_enqueue(&pe->ev);
 }
 
+/* The gid of PREPARE TRANSACTION and the transaction being prepared. */
+static char prepare_gid[200];
+static FullTransactionId prepare_fxid;
+
+/*
+ * A prepared event: add {"prepared": {"gid": ..., "xid": "N"}} to its
+ * entry_data, from which the writer resolves its final outcome.  An
+ * entry_data without room for it keeps its text and gets no resolution.
+ */
+static void
+pending_mark_prepared(PendingEvent *pe)
+{
+	char		add[400];
+	char		gid[160];
+	size_t		len = strlen(pe->ev.entry_data);
+	int			i,
+				j;
+
+	if (!FullTransactionIdIsValid(prepare_fxid))
+		return;
+	/* a gid is any string: keep letters, digits and a few safe signs */
+	for (i = 0, j = 0; prepare_gid[i] != '\0' && j < (int) sizeof(gid) - 1; i++)
+	{
+		unsigned char c = (unsigned char) prepare_gid[i];
+
+		gid[j++] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? c : '?';
+	}
+	gid[j] = '\0';
+	snprintf(add, sizeof(add), "%s\"prepared\": {\"gid\": \"%s\", \"xid\": \"" UINT64_FORMAT "\"}}",
+			 len > 2 ? ", " : "", gid, U64FromFullTransactionId(prepare_fxid));
+	if (len >= 2 && pe->ev.entry_data[len - 1] == '}' &&
+		len - 1 + strlen(add) < sizeof(pe->ev.entry_data))
+		strcpy(pe->ev.entry_data + len - 1, add);
+}
+
 /* The reason of a rollback without an error of its own. */
 static const char *
 rollback_reason(void)
@@ -638,6 +678,11 @@ al_capture_admin_xact(XactEvent event)
 
 	if (al_pending_cxt == NULL)
 		return;					/* al_capture_admin_init was not called */
+	if (event == XACT_EVENT_PRE_PREPARE)
+	{
+		prepare_fxid = GetTopFullTransactionIdIfAny();
+		return;
+	}
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
@@ -662,12 +707,17 @@ al_capture_admin_xact(XactEvent event)
 	}
 
 	for (i = 0; i < npending; i++)
+	{
+		if (event == XACT_EVENT_PREPARE)
+			pending_mark_prepared(&pending[i]);
 		pending_send(&pending[i], success, reason);
+	}
 	/* audit_log.synchronous: the COMMIT (or the error) waits for the rows */
 	if (npending > 0 && al_synchronous && al_queue_can_write())
 		(void) al_queue_wait_position(al_queue_last_position(),
 									  (long) al_queue_wait_ms);
 	npending = 0;
+	prepare_fxid = InvalidFullTransactionId;
 	last_error_code = 0;
 	if (maxpending > 256)
 	{
@@ -773,6 +823,11 @@ al_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *stmt = pstmt->utilityStmt;
 	volatile int stmt_id = 0;
 	volatile int outer_stmt_id;
+
+	if (IsA(stmt, TransactionStmt) &&
+		((TransactionStmt *) stmt)->kind == TRANS_STMT_PREPARE &&
+		((TransactionStmt *) stmt)->gid != NULL)
+		strlcpy(prepare_gid, ((TransactionStmt *) stmt)->gid, sizeof(prepare_gid));
 
 	if (IsUnderPostmaster && !IsBinaryUpgrade &&
 		(statement_categories(stmt) & al_capture_mask) != 0)

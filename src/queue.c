@@ -41,8 +41,10 @@
 
 #include <signal.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
+#include "common/file_perm.h"
 #include "miscadmin.h"
 #include "libpq/pqsignal.h"
 #include "pgstat.h"
@@ -66,6 +68,8 @@
 /* Where the postmaster keeps the queue across a restart. */
 #define AL_QUEUE_FILE		"pg_stat/audit_log.queue"
 #define AL_QUEUE_FILE_TMP	"pg_stat/audit_log.queue.tmp"
+/* The save file's space, reserved at start (see al_queue_reserve). */
+#define AL_QUEUE_FILE_RESERVE "pg_stat/audit_log.queue.reserve"
 #define AL_QUEUE_FILE_MAGIC	0x41554c51	/* "AULQ" */
 #define AL_QUEUE_FILE_VERSION 1
 
@@ -92,6 +96,8 @@ typedef struct AlQueue
 									 * primary (standby_ship.c) */
 	bool		blocked;		/* the writer's last attempt could not write */
 	ConditionVariable written_cv;	/* broadcast whenever tail moves */
+	AlGapCounts gap;			/* dropped, not yet recorded as CAPTURE_GAP */
+	bool		reserve_missing;	/* the save file's space is not reserved */
 	int			nslots;
 	AlQueueSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } AlQueue;
@@ -101,6 +107,15 @@ static AlQueue *al_queue = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
+/*
+ * Postmaster only: events whose save failed at the last reinitialisation
+ * after a crash.  They are in the server log as JSON lines; the count goes
+ * into the new queue's dropped counter and gap (the postmaster's own
+ * memory survives the reinitialisation of shared memory).
+ */
+static uint64 al_pm_lost = 0;
+static AlGapCounts al_pm_lost_gap;
+
 /* Set while this process writes an event to the server log. */
 static bool al_in_log_line = false;
 
@@ -109,6 +124,51 @@ static bool al_is_writer = false;
 
 /* Position of the last event this process queued (synchronous capture). */
 static uint64 al_last_position = 0;
+
+const char *const al_gap_reason_names[AL_GAP_NUM_REASONS] = {
+	"queue_full", "save_failed", "queue_file_too_big", "write_failed"
+};
+
+/* Count one event that went to the server log instead of the table. */
+void
+al_gap_add(AlGapCounts *gap, const AuditEvent *ev, AlGapReason reason)
+{
+	gap->total++;
+	if (ev->category < AL_NUM_CATEGORIES)
+		gap->by_category[ev->category]++;
+	gap->by_reason[reason]++;
+	if (gap->first == 0 || ev->request_time < gap->first)
+		gap->first = ev->request_time;
+	if (gap->last == 0 || ev->request_time > gap->last)
+		gap->last = ev->request_time;
+}
+
+/* Add the counts of from to into. */
+void
+al_gap_merge(AlGapCounts *into, const AlGapCounts *from)
+{
+	int			i;
+
+	if (from->total == 0)
+		return;
+	into->total += from->total;
+	for (i = 0; i < AL_NUM_CATEGORIES; i++)
+		into->by_category[i] += from->by_category[i];
+	for (i = 0; i < AL_GAP_NUM_REASONS; i++)
+		into->by_reason[i] += from->by_reason[i];
+	if (into->first == 0 || (from->first != 0 && from->first < into->first))
+		into->first = from->first;
+	if (from->last > into->last)
+		into->last = from->last;
+}
+
+/* Postmaster exit: the gap counts not yet recorded go with it. */
+static void
+al_gap_take(AlGapCounts *carried)
+{
+	al_gap_merge(carried, &al_queue->gap);
+	memset(&al_queue->gap, 0, sizeof(AlGapCounts));
+}
 
 static Size
 al_queue_shmem_size(void)
@@ -125,11 +185,136 @@ al_shmem_request(void)
 	RequestAddinShmemSpace(al_queue_shmem_size());
 }
 
+/* Size of a save file holding every slot of the queue. */
+static off_t
+al_queue_file_size(int nslots)
+{
+	return (off_t) (4 * sizeof(uint32)) + (off_t) nslots * (off_t) sizeof(AuditEvent);
+}
+
+/*
+ * Reserve the disk space of a full save at server start, so that the save
+ * at a crash or shutdown needs none: the save writes into this file's
+ * blocks in place and renames it.  Costs audit_log.queue_size x
+ * sizeof(AuditEvent) bytes of disk under pg_stat (31 MiB with the default
+ * 16,384 slots).  A failure (the disk is already full) is logged; the save
+ * then falls back to a new file, and failing that to the server log.
+ */
+static bool
+al_queue_reserve(void)
+{
+	off_t		size = al_queue_file_size(al_queue->nslots);
+	int			fd;
+	int			rc;
+
+	fd = open(AL_QUEUE_FILE_RESERVE, O_RDWR | O_CREAT | PG_BINARY, pg_file_create_mode);
+	if (fd < 0)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("audit_log: could not create \"%s\": %m", AL_QUEUE_FILE_RESERVE)));
+		return false;
+	}
+#if defined(HAVE_POSIX_FALLOCATE)
+	rc = posix_fallocate(fd, 0, size);
+#else
+	rc = EOPNOTSUPP;
+#endif
+	if (rc == EOPNOTSUPP || rc == EINVAL)
+	{
+		/* no fallocate here: write the blocks (only what is missing) */
+		static char zeros[65536];
+		struct stat st;
+		off_t		off = 0;
+
+		rc = 0;
+		if (fstat(fd, &st) == 0)
+			off = st.st_size;
+		while (off < size)
+		{
+			ssize_t		chunk = Min((off_t) sizeof(zeros), size - off);
+			ssize_t		w = pwrite(fd, zeros, chunk, off);
+
+			if (w <= 0)
+			{
+				rc = (w < 0) ? errno : ENOSPC;
+				break;
+			}
+			off += w;
+		}
+	}
+	if (rc != 0)
+	{
+		errno = rc;
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("audit_log: could not reserve %lld bytes in \"%s\" for saving the queue: %m",
+						(long long) size, AL_QUEUE_FILE_RESERVE),
+				 errdetail("If the queue must be saved at a crash or shutdown and the disk is full then, its events are written to the server log instead; the writer tries again once it writes.")));
+	}
+	close(fd);
+	return rc == 0;
+}
+
+/*
+ * The writer, after a successful write: if the reservation failed at start
+ * (the disk was full), try again now that there is space.  Only the
+ * postmaster reads the file, and only once every other process is gone.
+ */
+void
+al_queue_retry_reserve(void)
+{
+	static TimestampTz last_try = 0;
+	TimestampTz now;
+
+	if (!al_queue->reserve_missing)
+		return;
+	now = GetCurrentTimestamp();
+	if (last_try != 0 && !TimestampDifferenceExceeds(last_try, now, 10000))
+		return;
+	last_try = now;
+	if (al_queue_reserve())
+	{
+		al_queue->reserve_missing = false;
+		ereport(LOG,
+				(errmsg("audit_log: reserved the space for saving the queue in \"%s\"", AL_QUEUE_FILE_RESERVE)));
+	}
+}
+
+/*
+ * The save failed: write every queued event to the server log as its JSON
+ * line, so that none vanishes without a trace, and count them (as dropped,
+ * and as a gap the next writer records) in the postmaster's memory, from
+ * where the next shmem startup takes them.
+ */
+static void
+al_queue_save_failed(const char *why)
+{
+	uint64		pos;
+	uint32		n = 0;
+
+	for (pos = al_queue->tail; pos < al_queue->head; pos++)
+	{
+		AlQueueSlot *slot = &al_queue->slots[pos % al_queue->nslots];
+
+		if (!slot->ready)
+			continue;
+		al_log_dropped_event(&slot->ev, why);
+		al_gap_add(&al_pm_lost_gap, &slot->ev, AL_GAP_SAVE_FAILED);
+		n++;
+	}
+	al_pm_lost += n;
+	ereport(LOG,
+			(errmsg("audit_log: wrote %u queued events to the server log instead of \"%s\"", n, AL_QUEUE_FILE)));
+}
+
 /*
  * Postmaster exit (shutdown, or reinitialisation after a crash): save what
  * is still queued.  Every other process is gone, so no lock is needed; a
  * slot whose ready flag is not set was never acknowledged to anyone and is
- * skipped.
+ * skipped.  The save writes into the space reserved at start when there is
+ * one (no new disk space needed), else into a new file; if both fail, the
+ * events go to the server log (al_queue_save_failed).
  */
 static void
 al_queue_save(int code, Datum arg)
@@ -138,6 +323,9 @@ al_queue_save(int code, Datum arg)
 	uint64		pos;
 	uint32		header[4];
 	uint32		count = 0;
+	const char *path = AL_QUEUE_FILE_RESERVE;
+	bool		reserved = true;
+	char		why[256];
 
 	if (al_queue == NULL)
 		return;
@@ -151,13 +339,22 @@ al_queue_save(int code, Datum arg)
 	for (pos = al_queue->tail; pos < al_queue->head; pos++)
 		if (al_queue->slots[pos % al_queue->nslots].ready)
 			count++;
+	/* a gap not yet recorded by a writer is carried over too */
+	al_gap_take(&al_pm_lost_gap);
 	if (count == 0)
 	{
 		unlink(AL_QUEUE_FILE);
 		return;
 	}
 
-	f = AllocateFile(AL_QUEUE_FILE_TMP, PG_BINARY_W);
+	/* in place, into the reserved blocks: no truncation, no new space */
+	f = AllocateFile(AL_QUEUE_FILE_RESERVE, PG_BINARY_R "+");
+	if (f == NULL)
+	{
+		reserved = false;
+		path = AL_QUEUE_FILE_TMP;
+		f = AllocateFile(AL_QUEUE_FILE_TMP, PG_BINARY_W);
+	}
 	if (f == NULL)
 		goto error;
 	header[0] = AL_QUEUE_FILE_MAGIC;
@@ -183,20 +380,24 @@ al_queue_save(int code, Datum arg)
 		goto error;
 	}
 	f = NULL;
-	if (durable_rename(AL_QUEUE_FILE_TMP, AL_QUEUE_FILE, LOG) != 0)
+	if (durable_rename(path, AL_QUEUE_FILE, LOG) != 0)
 		goto error;
 	ereport(LOG,
-			(errmsg("audit_log: saved %u queued events to \"%s\"", count, AL_QUEUE_FILE)));
+			(errmsg("audit_log: saved %u queued events to \"%s\"%s", count, AL_QUEUE_FILE,
+					reserved ? " (in the space reserved at start)" : "")));
 	return;
 
 error:
+	snprintf(why, sizeof(why), "it could not be saved to \"%s\" when the server stopped or reinitialized: %m", AL_QUEUE_FILE);
 	ereport(LOG,
 			(errcode_for_file_access(),
 			 errmsg("audit_log: could not save %u queued events to \"%s\": %m",
 					count, AL_QUEUE_FILE)));
 	if (f != NULL)
 		FreeFile(f);
-	unlink(AL_QUEUE_FILE_TMP);
+	if (!reserved)
+		unlink(AL_QUEUE_FILE_TMP);
+	al_queue_save_failed(why);
 }
 
 /*
@@ -268,11 +469,14 @@ al_queue_load(void)
 		{
 			al_queue->dropped++;
 			overflow++;
-			al_log_event_line(&ev, true);
+			al_gap_add(&al_queue->gap, &ev, AL_GAP_FILE_TOO_BIG);
+			al_log_dropped_event(&ev, "it did not fit into audit_log.queue_size when the saved queue was loaded");
 		}
 	}
 	FreeFile(f);
-	unlink(AL_QUEUE_FILE);
+	/* its blocks become the next save's reserved space */
+	if (rename(AL_QUEUE_FILE, AL_QUEUE_FILE_RESERVE) != 0)
+		unlink(AL_QUEUE_FILE);
 	ereport(LOG,
 			(errmsg("audit_log: loaded %u queued events from \"%s\"", loaded, AL_QUEUE_FILE),
 			 overflow > 0 ?
@@ -306,7 +510,15 @@ al_shmem_startup(void)
 	if (!IsUnderPostmaster)
 	{
 		if (!found)
+		{
+			/* what the last save could not keep is counted, and a gap */
+			al_queue->dropped += al_pm_lost;
+			al_gap_merge(&al_queue->gap, &al_pm_lost_gap);
+			al_pm_lost = 0;
+			memset(&al_pm_lost_gap, 0, sizeof(al_pm_lost_gap));
 			al_queue_load();
+			al_queue->reserve_missing = !al_queue_reserve();
+		}
 		on_shmem_exit(al_queue_save, (Datum) 0);
 	}
 }
@@ -417,6 +629,26 @@ al_log_event_line(const AuditEvent *ev, bool dropped)
 }
 
 /*
+ * Write an event the writer could not store to the server log, saying why
+ * (the error of its INSERT): it is counted as dropped by the caller.
+ */
+void
+al_log_dropped_event(const AuditEvent *ev, const char *why)
+{
+	static char line[8192];
+
+	if (al_in_log_line)
+		return;
+	al_in_log_line = true;
+	al_format_event_json(ev, line, sizeof(line));
+	ereport(LOG,
+			(errmsg("audit_log: %s", line),
+			 errdetail("This event could not be written to audit_log.events: %s.", why),
+			 errhidestmt(true), errhidecontext(true)));
+	al_in_log_line = false;
+}
+
+/*
  * Hand an event to the writer; see queue.h.
  */
 bool
@@ -463,6 +695,7 @@ al_enqueue(const AuditEvent *ev)
 		{
 			/* on a standby no room will come: do not make logins wait */
 			q->dropped++;
+			al_gap_add((AlGapCounts *) &q->gap, ev, AL_GAP_QUEUE_FULL);
 			give_up = true;
 		}
 		latch = q->writer_latch;
@@ -678,6 +911,46 @@ al_queue_release(int n, bool dropped)
 	SpinLockRelease(&q->mutex);
 	/* synchronous capture: wake the backends waiting for these events */
 	ConditionVariableBroadcast(&al_queue->written_cv);
+}
+
+/*
+ * The writer gave up on the n events at the tail (each already in the
+ * server log): free their slots, count them as dropped and as a gap.
+ */
+void
+al_queue_release_failed(int n, const AuditEvent *evs)
+{
+	volatile AlQueue *q = al_queue;
+	int			i;
+
+	SpinLockAcquire(&q->mutex);
+	for (i = 0; i < n; i++)
+		al_gap_add((AlGapCounts *) &q->gap, &evs[i], AL_GAP_WRITE_FAILED);
+	SpinLockRelease(&q->mutex);
+	al_queue_release(n, true);
+}
+
+/* The writer takes the gap counts, to record them as a CAPTURE_GAP event. */
+void
+al_queue_take_gap(AlGapCounts *gap)
+{
+	volatile AlQueue *q = al_queue;
+
+	SpinLockAcquire(&q->mutex);
+	memcpy(gap, (AlGapCounts *) &q->gap, sizeof(AlGapCounts));
+	memset((AlGapCounts *) &q->gap, 0, sizeof(AlGapCounts));
+	SpinLockRelease(&q->mutex);
+}
+
+/* ... and gives them back when the event could not be queued. */
+void
+al_queue_return_gap(const AlGapCounts *gap)
+{
+	volatile AlQueue *q = al_queue;
+
+	SpinLockAcquire(&q->mutex);
+	al_gap_merge((AlGapCounts *) &q->gap, gap);
+	SpinLockRelease(&q->mutex);
 }
 
 bool

@@ -56,6 +56,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
@@ -68,6 +69,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "al_json.h"
 #include "audit_log.h"
 #include "compat.h"
 #include "intents.h"
@@ -122,6 +124,12 @@ static int	al_single_left = 0;	/* events still to retry one by one */
 static bool al_said_missing = false;
 static bool al_said_standby = false;
 static int	al_last_sqlstate = 0;
+static bool al_last_transient = false;	/* last failure is a race, not data */
+static char al_last_message[256];	/* its message, for a drop's DETAIL */
+static TimestampTz al_last_failure_logged = 0;	/* rate limit, see below */
+static int	al_failures_unlogged = 0;
+static bool al_prepared_waiting = true;	/* _prepared_pending may have rows */
+static TimestampTz al_prepared_checked = 0;
 
 
 static const char *const al_insert_sql =
@@ -416,6 +424,372 @@ al_extension_ready(void)
 }
 
 /*
+ * Take the default partition's lock before the INSERT routes any row.
+ *
+ * maintain() (and a restore's ATTACH PARTITION) attaches a day's partition
+ * while holding ACCESS EXCLUSIVE on events_default until its commit, but
+ * only SHARE UPDATE EXCLUSIVE on events.  Without this lock, an INSERT that
+ * opened events before that commit routes today's rows with the old
+ * partition list to events_default, then waits for its lock, and once it
+ * has it fails with "violates partition constraint", since the default's
+ * constraint now excludes today.  Locking events_default first makes the
+ * writer wait for the partition change to commit before it looks at the
+ * partition list (acquiring the lock processes the invalidations), so each
+ * row goes to the partition it belongs to.  The lock is the one the INSERT
+ * takes anyway when a row goes there; it is fast-path and costs nothing
+ * measurable.  Taking events' lock first does not weaken this: the lock on
+ * events_default is still acquired (and the invalidations processed) before
+ * the INSERT builds its partition list.
+ */
+static void
+al_lock_default_partition(void)
+{
+	Oid			nsp = get_namespace_oid("audit_log", true);
+	Oid			relid;
+
+	if (!OidIsValid(nsp))
+		return;
+	/*
+	 * events first, as the INSERT itself and every statement of the
+	 * extension lock it (retention holds it in ACCESS EXCLUSIVE and then
+	 * asks for events_default): the other order deadlocks.
+	 */
+	relid = get_relname_relid("events", nsp);
+	if (OidIsValid(relid))
+		LockRelationOid(relid, RowExclusiveLock);
+	relid = get_relname_relid("events_default", nsp);
+	if (OidIsValid(relid))
+		LockRelationOid(relid, RowExclusiveLock);
+}
+
+/*
+ * Is this failure a race with a partition change rather than a bad event?
+ * "new row for relation ... violates partition constraint" is raised without
+ * a constraint name (a CHECK constraint such as events_entry_data_object
+ * names itself); routing always finds a partition that accepts a row, so
+ * the same row succeeds once the concurrent ATTACH or DETACH has committed.
+ * Such an event is retried, never dropped.
+ */
+static bool
+al_error_is_transient(const ErrorData *edata)
+{
+	if (edata->sqlerrcode == ERRCODE_CHECK_VIOLATION && edata->constraint_name == NULL)
+		return true;
+	/* the relation was dropped or replaced under a cached plan */
+	if (edata->sqlerrcode == ERRCODE_UNDEFINED_TABLE ||
+		edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE)
+		return true;
+	return false;
+}
+
+/*
+ * Log a failed write, at most once a second: while the disk is full every
+ * arriving event wakes the writer, which would otherwise log a line per
+ * attempt into a log that is short of space too.  The line after a quiet
+ * spell says how many failures were not logged.
+ */
+static void
+al_log_write_failure(const ErrorData *edata, int n)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (al_last_failure_logged != 0 &&
+		!TimestampDifferenceExceeds(al_last_failure_logged, now, 1000))
+	{
+		al_failures_unlogged++;
+		return;
+	}
+	if (al_failures_unlogged > 0)
+		ereport(LOG,
+				(errcode(edata->sqlerrcode),
+				 errmsg("audit_log: could not write %d captured events: %s", n, edata->message),
+				 errdetail("The events stay queued and are retried.  %d more failed attempts since the last message were not logged.",
+						   al_failures_unlogged)));
+	else
+		ereport(LOG,
+				(errcode(edata->sqlerrcode),
+				 errmsg("audit_log: could not write %d captured events: %s", n, edata->message),
+				 errdetail("The events stay queued and are retried.")));
+	al_last_failure_logged = now;
+	al_failures_unlogged = 0;
+}
+
+/*
+ * Record, once the table can be written again, an AUDIT_LOG CAPTURE_GAP
+ * event for the events that went to the server log instead (queue full, a
+ * failed save of the queue, a saved queue that did not fit, an event the
+ * writer could not insert): how many, of which categories, between which
+ * request times, for which reasons, and where they are.  It goes through
+ * the queue like any event.  Under a 1.0 schema (no CAPTURE_GAP type) the
+ * counts wait until ALTER EXTENSION UPDATE.
+ */
+static void
+al_record_gap(void)
+{
+	AlGapCounts gap;
+	AuditEvent	ev;
+	AlJson		js;
+	int			i;
+	int			top = 0;
+	int			version;
+
+	al_queue_take_gap(&gap);
+	if (gap.total == 0)
+		return;
+
+	StartTransactionCommand();
+	version = al_installed_version_num();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(al_writer_cxt);
+	if (version < 101)
+	{
+		al_queue_return_gap(&gap);
+		return;
+	}
+
+	al_event_init_session(&ev, AL_CAT_AUDIT_LOG, "CAPTURE_GAP", false);
+	for (i = 1; i < AL_GAP_NUM_REASONS; i++)
+		if (gap.by_reason[i] > gap.by_reason[top])
+			top = i;
+	for (i = 0; al_gap_reason_names[top][i] != '\0' && i < AL_REASON_LEN - 1; i++)
+		ev.reason_code[i] = pg_toupper((unsigned char) al_gap_reason_names[top][i]);
+	ev.reason_code[i] = '\0';
+	strlcpy(ev.object_name, "audit_log.events", sizeof(ev.object_name));
+
+	al_json_init(&js, ev.entry_data, sizeof(ev.entry_data), false);
+	al_json_int(&js, "events", (int) Min(gap.total, (uint64) PG_INT32_MAX));
+	al_json_str(&js, "from", timestamptz_to_str(gap.first));
+	al_json_str(&js, "to", timestamptz_to_str(gap.last));
+	al_json_obj_begin(&js, "categories");
+	for (i = 0; i < AL_NUM_CATEGORIES; i++)
+		if (gap.by_category[i] > 0)
+			al_json_int(&js, al_category_names[i], (int) Min(gap.by_category[i], (uint64) PG_INT32_MAX));
+	al_json_obj_end(&js);
+	al_json_obj_begin(&js, "reasons");
+	for (i = 0; i < AL_GAP_NUM_REASONS; i++)
+		if (gap.by_reason[i] > 0)
+			al_json_int(&js, al_gap_reason_names[i], (int) Min(gap.by_reason[i], (uint64) PG_INT32_MAX));
+	al_json_obj_end(&js);
+	al_json_str(&js, "went_to", "server log");
+	al_json_str(&js, "find_with", "lines \"audit_log: {...}\" with DETAIL \"... not written to audit_log.events\"");
+	(void) al_json_finish(&js);
+
+	if (!al_enqueue(&ev))
+		al_queue_return_gap(&gap);
+	else
+		ereport(LOG,
+				(errmsg("audit_log: recorded a CAPTURE_GAP event for %llu events that are only in the server log",
+						(unsigned long long) gap.total)));
+}
+
+/*
+ * The transaction id of a PREPARED administrative event (capture_admin.c
+ * puts it into entry_data.prepared.xid), or 0.
+ */
+static uint64
+al_prepared_xid(const AuditEvent *ev)
+{
+	const char *p;
+
+	if (strcmp(ev->reason_code, "PREPARED") != 0)
+		return 0;
+	p = strstr(ev->entry_data, "\"prepared\": {");
+	if (p == NULL || (p = strstr(p, "\"xid\": \"")) == NULL)
+		return 0;
+	return strtou64(p + 8, NULL, 10);
+}
+
+/*
+ * After a batch is committed: note its PREPARED events in
+ * audit_log._prepared_pending, so that their final outcome is recorded
+ * (al_resolve_prepared).  Under a 1.0 schema (no such table) nothing is
+ * done, as in 1.0.  A crash between the batch and this note leaves that
+ * PREPARED event without its second event.
+ */
+static void
+al_note_prepared(const AuditEvent *evs, int n)
+{
+	int			i;
+	bool		any = false;
+
+	for (i = 0; i < n && !any; i++)
+		any = al_prepared_xid(&evs[i]) != 0;
+	if (!any)
+		return;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (al_installed_version_num() >= 101)
+		{
+			for (i = 0; i < n; i++)
+			{
+				uint64		xid = al_prepared_xid(&evs[i]);
+				Oid			types[2] = {UUIDOID, TEXTOID};
+				Datum		values[2];
+
+				if (xid == 0)
+					continue;
+				values[0] = UUIDPGetDatum((pg_uuid_t *) &evs[i].event_id);
+				values[1] = CStringGetTextDatum(psprintf(UINT64_FORMAT, xid));
+				if (SPI_execute_with_args("INSERT INTO audit_log._prepared_pending (event_id, xid)"
+										  " VALUES ($1, $2::pg_catalog.xid8) ON CONFLICT DO NOTHING",
+										  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
+					elog(ERROR, "could not note a prepared event");
+			}
+			al_prepared_waiting = true;
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(al_writer_cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(al_writer_cxt);
+}
+
+/* Copy text column col of row into dst (empty if NULL). */
+static void
+al_spi_text(SPITupleTable *tt, int row, int col, char *dst, size_t len)
+{
+	char	   *v = SPI_getvalue(tt->vals[row], tt->tupdesc, col);
+
+	if (v == NULL)
+		dst[0] = '\0';
+	else
+		al_strlcpy_clip(dst, v, len);
+}
+
+/*
+ * Record the final outcome of PREPARED events whose transaction was
+ * committed or rolled back since (see the 1.1 table _prepared_pending):
+ * each gets a second event, the same with SUCCESS (COMMIT PREPARED) or
+ * FAILURE / ROLLBACK_PREPARED, queued like any event; the note is removed in
+ * the same transaction, after the events are queued, so that a crash may
+ * repeat an outcome but never lose one.  At most once a second, and only
+ * while notes may exist.
+ */
+static void
+al_resolve_prepared(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!al_prepared_waiting ||
+		!TimestampDifferenceExceeds(al_prepared_checked, now, 1000))
+		return;
+	al_prepared_checked = now;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		uint64		i;
+		uint64		rows;
+		SPITupleTable *tt;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (!al_extension_ready() || al_installed_version_num() < 101)
+			al_prepared_waiting = false;
+		else
+		{
+			if (SPI_execute("SELECT e.event_category::text, e.event_type,"
+							" s.st = 'committed', CASE WHEN s.st = 'committed' THEN NULL"
+							"  WHEN s.st = 'aborted' THEN 'ROLLBACK_PREPARED' ELSE 'OUTCOME_UNKNOWN' END,"
+							" e.user_name, e.object_name, pg_catalog.host(e.client_addr),"
+							" e.application_name, e.database_name, e.backend_pid::text, e.session_id,"
+							" (e.entry_data || pg_catalog.jsonb_build_object('prepared_event_id', e.event_id,"
+							"  'outcome', CASE WHEN s.st = 'committed' THEN 'COMMIT PREPARED'"
+							"  WHEN s.st = 'aborted' THEN 'ROLLBACK PREPARED' ELSE 'unknown' END))::text,"
+							" p.event_id::text"
+							" FROM audit_log._prepared_pending p"
+							" CROSS JOIN LATERAL (SELECT pg_catalog.pg_xact_status(p.xid) AS st) s"
+							" JOIN audit_log.events e ON e.event_id = p.event_id"
+							" WHERE s.st IS DISTINCT FROM 'in progress'",
+							true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not read the prepared events");
+			rows = SPI_processed;
+			tt = SPI_tuptable;	/* the DELETEs below replace SPI_tuptable */
+			for (i = 0; i < rows; i++)
+			{
+				AuditEvent	ev;
+				char		buf[64];
+				char	   *v;
+				int			c;
+				Oid			types[1] = {TEXTOID};
+				Datum		values[1];
+
+				memset(&ev, 0, sizeof(ev));
+				ev.request_time = GetCurrentTimestamp();
+				al_uuid7(&ev.event_id, ev.request_time);
+				al_spi_text(tt, i, 1, buf, sizeof(buf));
+				ev.category = AL_CAT_AUDIT_LOG;
+				for (c = 0; c < AL_NUM_CATEGORIES; c++)
+					if (strcmp(buf, al_category_names[c]) == 0)
+						ev.category = c;
+				al_spi_text(tt, i, 2, ev.event_type, sizeof(ev.event_type));
+				v = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+				ev.success = (v != NULL && v[0] == 't');
+				al_spi_text(tt, i, 4, ev.reason_code, sizeof(ev.reason_code));
+				al_spi_text(tt, i, 5, ev.user_name, sizeof(ev.user_name));
+				al_spi_text(tt, i, 6, ev.object_name, sizeof(ev.object_name));
+				al_spi_text(tt, i, 7, ev.client_addr, sizeof(ev.client_addr));
+				al_spi_text(tt, i, 8, ev.application_name, sizeof(ev.application_name));
+				al_spi_text(tt, i, 9, ev.database_name, sizeof(ev.database_name));
+				al_spi_text(tt, i, 10, buf, sizeof(buf));
+				ev.backend_pid = buf[0] != '\0' ? atoi(buf) : 0;
+				al_spi_text(tt, i, 11, ev.session_id, sizeof(ev.session_id));
+				v = SPI_getvalue(tt->vals[i], tt->tupdesc, 12);
+				if (v != NULL && strlen(v) < sizeof(ev.entry_data))
+					strcpy(ev.entry_data, v);
+				else
+				{
+					char	   *id = SPI_getvalue(tt->vals[i], tt->tupdesc, 13);
+
+					snprintf(ev.entry_data, sizeof(ev.entry_data),
+							 "{\"prepared_event_id\": \"%s\", \"outcome\": \"%s\", \"truncated\": true}",
+							 id, ev.success ? "COMMIT PREPARED" : "ROLLBACK PREPARED");
+				}
+				if (!al_enqueue(&ev))
+					continue;	/* dropped to the server log: counted, a gap */
+				values[0] = CStringGetTextDatum(SPI_getvalue(tt->vals[i], tt->tupdesc, 13));
+				if (SPI_execute_with_args("DELETE FROM audit_log._prepared_pending WHERE event_id = $1::pg_catalog.uuid",
+										  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+					elog(ERROR, "could not remove a resolved prepared event");
+			}
+			if (SPI_execute("SELECT 1 FROM audit_log._prepared_pending LIMIT 1", true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not read the prepared events");
+			al_prepared_waiting = SPI_processed > 0;
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(al_writer_cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(al_writer_cxt);
+}
+
+/*
  * Insert n events in one transaction.  Returns 1 when committed, 0 when the
  * extension is not installed (nothing done), -1 on error (logged, rolled
  * back, SQLSTATE in al_last_sqlstate).
@@ -448,6 +822,7 @@ al_insert_events(const AuditEvent *evs, int n, bool careful)
 			/* the origin column exists from 1.1 on: asked once per batch */
 			bool		with_origin = al_installed_version_num() >= 101;
 
+			al_lock_default_partition();
 			if (al_insert_plan[with_origin][careful] == NULL)
 			{
 				Oid			argtypes[AL_INSERT_NARGS] = {
@@ -545,10 +920,9 @@ al_insert_events(const AuditEvent *evs, int n, bool careful)
 		edata = CopyErrorData();
 		FlushErrorState();
 		al_last_sqlstate = edata->sqlerrcode;
-		ereport(LOG,
-				(errcode(edata->sqlerrcode),
-				 errmsg("audit_log: could not write %d captured events: %s", n, edata->message),
-				 errdetail("The events stay queued and are retried.")));
+		al_last_transient = al_error_is_transient(edata);
+		strlcpy(al_last_message, edata->message ? edata->message : "", sizeof(al_last_message));
+		al_log_write_failure(edata, n);
 		FreeErrorData(edata);
 		AbortCurrentTransaction();
 		result = -1;
@@ -635,6 +1009,9 @@ al_write_some(void)
 	if (rc > 0)
 	{
 		al_queue_release(taken, false);
+		al_note_prepared(al_batch, n);
+		al_record_gap();
+		al_queue_retry_reserve();
 		if (al_log_to_server)
 			for (i = 0; i < n; i++)
 				al_log_event_line(&al_batch[i], false);
@@ -661,13 +1038,15 @@ al_write_some(void)
 
 	/*
 	 * One event that fails alone with a data or integrity error would block
-	 * the queue forever: put it in the server log instead.
+	 * the queue forever: put it in the server log instead.  A race with a
+	 * partition change is not the event's fault: it is retried.
 	 */
-	if (ERRCODE_TO_CATEGORY(al_last_sqlstate) == ERRCODE_DATA_EXCEPTION ||
-		ERRCODE_TO_CATEGORY(al_last_sqlstate) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+	if (!al_last_transient &&
+		(ERRCODE_TO_CATEGORY(al_last_sqlstate) == ERRCODE_DATA_EXCEPTION ||
+		 ERRCODE_TO_CATEGORY(al_last_sqlstate) == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION))
 	{
-		al_log_event_line(&al_batch[0], true);
-		al_queue_release(1, true);
+		al_log_dropped_event(&al_batch[0], al_last_message);
+		al_queue_release_failed(1, &al_batch[0]);
 		if (al_single_left > 0)
 			al_single_left--;
 		return AL_WRITE_MORE;
@@ -786,6 +1165,8 @@ al_writer_main(Datum main_arg)
 
 		res = al_write_some();
 		al_queue_set_blocked(res == AL_WRITE_BLOCKED);
+		if (res != AL_WRITE_BLOCKED)
+			al_resolve_prepared();
 		if (res == AL_WRITE_MORE)
 		{
 			CHECK_FOR_INTERRUPTS();

@@ -3,7 +3,8 @@
 # neither in audit_log.events nor in the server log lines audit_log writes
 # (audit_log.log_to_server = on); a session terminated in the middle of a
 # transaction leaves FAILURE rows with the SQLSTATE that ended it; a prepared
-# transaction's commands are recorded at PREPARE with reason PREPARED.
+# transaction's commands are recorded at PREPARE with reason PREPARED, and
+# again with their true outcome once ROLLBACK PREPARED decided it.
 use strict;
 use warnings;
 
@@ -55,7 +56,8 @@ SELECT pg_terminate_backend(pg_backend_pid());
 });
 like($err, qr/terminating connection/, 'the session was terminated');
 
-# PREPARE TRANSACTION: recorded at PREPARE, reason PREPARED.
+# PREPARE TRANSACTION: recorded at PREPARE, reason PREPARED; the ROLLBACK
+# PREPARED then adds the true outcome (t/021_prepared_outcome.pl has more).
 $node->safe_psql('postgres', q{
 BEGIN;
 CREATE ROLE regress_prep;
@@ -91,9 +93,11 @@ is(rows("object_name IN ('regress_term', 'pg_read_all_data') AND event_type <> '
 		'GRANT_MEMBERSHIP|FAILURE|57P01|' . $su . '|pg_read_all_data'),
 	'commands of the terminated session are FAILURE 57P01');
 
+$node->poll_query_until('postgres', q{SELECT count(*) = 2 FROM audit_log.events WHERE object_name = 'regress_prep'});
 is(rows("object_name = 'regress_prep'"),
-	'CREATE_TEAM|SUCCESS|PREPARED|' . $su . '|regress_prep',
-	'a prepared transaction is recorded at PREPARE with reason PREPARED');
+	'CREATE_TEAM|SUCCESS|PREPARED|' . $su . "|regress_prep\n"
+	. 'CREATE_TEAM|FAILURE|ROLLBACK_PREPARED|' . $su . '|regress_prep',
+	'a prepared transaction is recorded at PREPARE with reason PREPARED, then with its outcome');
 
 is($node->safe_psql('postgres', q{
 SELECT string_agg(event_type || ':' || (entry_data->'options'->>'password'), ',' ORDER BY request_time)

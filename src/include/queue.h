@@ -32,6 +32,41 @@ typedef struct AlQueueStats
 	bool		paused;			/* writing paused for tests */
 } AlQueueStats;
 
+/*
+ * Where events that could not be written to the table went instead (each
+ * to the server log, as its JSON line): the reasons a CAPTURE_GAP event
+ * counts.
+ */
+typedef enum AlGapReason
+{
+	AL_GAP_QUEUE_FULL = 0,		/* the queue was full for queue_wait */
+	AL_GAP_SAVE_FAILED,			/* the save of the queue at a crash or
+								 * shutdown failed */
+	AL_GAP_FILE_TOO_BIG,		/* a saved queue did not fit at load */
+	AL_GAP_WRITE_FAILED,		/* the writer could not insert the event */
+	AL_GAP_NUM_REASONS
+} AlGapReason;
+
+/* Events missing from the table since the last CAPTURE_GAP event. */
+typedef struct AlGapCounts
+{
+	uint64		total;
+	uint64		by_category[AL_NUM_CATEGORIES];
+	uint64		by_reason[AL_GAP_NUM_REASONS];
+	TimestampTz first;			/* request_time of the earliest, 0 if none */
+	TimestampTz last;			/* ... and of the latest */
+} AlGapCounts;
+
+extern const char *const al_gap_reason_names[AL_GAP_NUM_REASONS];
+
+/* queue.c: gap arithmetic (no lock, no allocation) */
+extern void al_gap_add(AlGapCounts *gap, const AuditEvent *ev, AlGapReason reason);
+extern void al_gap_merge(AlGapCounts *into, const AlGapCounts *from);
+
+/* queue.c: the writer takes the shared gap counts (and gives them back) */
+extern void al_queue_take_gap(AlGapCounts *gap);
+extern void al_queue_return_gap(const AlGapCounts *gap);
+
 /* queue.c: load time */
 extern void al_queue_init(void);
 
@@ -55,11 +90,14 @@ extern bool al_queue_set_paused(bool paused);
 /* queue.c: an event as one JSON line, and that line in the server log */
 extern void al_format_event_json(const AuditEvent *ev, char *buf, size_t len);
 extern void al_log_event_line(const AuditEvent *ev, bool dropped);
+extern void al_log_dropped_event(const AuditEvent *ev, const char *why);
 
 /* queue.c: the background writer's side of the queue */
 extern void al_queue_attach_writer(void);
 extern int	al_queue_peek(AuditEvent *buf, int max);
 extern void al_queue_release(int n, bool dropped);
+extern void al_queue_release_failed(int n, const AuditEvent *evs);
+extern void al_queue_retry_reserve(void);
 extern bool al_queue_is_paused(void);
 extern void al_queue_set_standby(bool standby);
 
