@@ -73,6 +73,13 @@
 #define AL_QUEUE_FILE_MAGIC	0x41554c51	/* "AULQ" */
 #define AL_QUEUE_FILE_VERSION 1
 
+/*
+ * The size of an event in a queue file saved by the 1.0 library: the fields
+ * up to entry_data, which are laid out as they were then, padded to the
+ * struct's alignment.  The loader reads both sizes.
+ */
+#define AL_EVENT_SIZE_1_0 MAXALIGN(offsetof(AuditEvent, origin))
+
 typedef struct AlQueueSlot
 {
 	volatile bool ready;		/* event copied in, not yet written */
@@ -427,7 +434,8 @@ al_queue_load(void)
 	if (fread(header, sizeof(header), 1, f) != 1 ||
 		header[0] != AL_QUEUE_FILE_MAGIC ||
 		header[1] != AL_QUEUE_FILE_VERSION ||
-		header[2] != (uint32) sizeof(AuditEvent))
+		(header[2] != (uint32) sizeof(AuditEvent) &&
+		 header[2] != (uint32) AL_EVENT_SIZE_1_0))
 	{
 		ereport(LOG,
 				(errmsg("audit_log: ignoring queue file \"%s\" with an unknown format", AL_QUEUE_FILE)));
@@ -437,7 +445,14 @@ al_queue_load(void)
 	}
 	for (i = 0; i < header[3]; i++)
 	{
-		if (fread(&ev, sizeof(AuditEvent), 1, f) != 1)
+		/*
+		 * A file saved by the 1.0 library (an upgrade of the package, then a
+		 * restart) has the shorter records of 1.0: the same fields up to
+		 * entry_data; what came later (origin, the intent) reads as zero:
+		 * SERVER, no intent.
+		 */
+		memset(&ev, 0, sizeof(ev));
+		if (fread(&ev, header[2], 1, f) != 1)
 		{
 			ereport(LOG,
 					(errmsg("audit_log: queue file \"%s\" is truncated after %u events", AL_QUEUE_FILE, i)));

@@ -176,8 +176,45 @@ WHERE user_name = 'regress_upd_alice' AND event_type = 'LOGIN' AND event_status 
 
 # No secret in any row or log line.
 my $rows = $node->safe_psql('trail', q{SELECT string_agg(e::text, E'\n') FROM audit_log.events e});
-unlike($rows . slurp_file($node->logfile), qr/upd-Secret-123|wrong-Secret-999/,
+unlike($rows . slurp_file($node->logfile), qr/upd-Secret-123|wrong-Secret-999|queued-Wrong/,
 	'no password in any event or server-log line');
+
+# A queue saved by the 1.0 library (a package upgrade, then a restart) is
+# loaded by this one: its records are the 1.0 layout, shorter (1,984 bytes
+# on 64-bit platforms), with the fields up to entry_data where they are now.
+# The saved file of this library is rewritten into that form.
+$node->safe_psql('trail', 'SELECT audit_log.pause_writer(true)');
+for my $i (1 .. 3)
+{
+	$node->psql('trail', 'SELECT 1', connstr => "$connstr password=queued-Wrong-$i");
+}
+$node->stop('fast');
+my $qfile = $node->data_dir . '/pg_stat/audit_log.queue';
+open my $qin, '<:raw', $qfile or die "$qfile: $!";
+my $qdata = do { local $/; <$qin> };
+close $qin;
+my ($magic, $qversion, $recsize, $count) = unpack('L4', $qdata);
+my $size_1_0 = 1984;
+cmp_ok($count, '>=', 3, 'the stopped server saved the queued failed logins');
+my $old = pack('L4', $magic, $qversion, $size_1_0, $count);
+for my $k (0 .. $count - 1)
+{
+	$old .= substr($qdata, 16 + $k * $recsize, $size_1_0);
+}
+open my $qout, '>:raw', $qfile or die "$qfile: $!";
+print $qout $old;
+close $qout;
+$node->start;
+$node->safe_psql('trail', q{SELECT audit_log.flush('10 seconds')});
+is( $node->safe_psql(
+		'trail', q{
+SELECT count(*) FROM audit_log.events
+WHERE user_name = 'regress_upd_alice' AND event_type = 'LOGIN' AND event_status = 'FAILURE'}),
+	'4', 'the failed logins saved in the 1.0 queue format are written after the start');
+unlike(
+	$node->safe_psql('trail', q{SELECT string_agg(e::text, E'\n') FROM audit_log.events e})
+	  . slurp_file($node->logfile),
+	qr/queued-Wrong/, 'no password of the queued attempts in any row or log line');
 
 $node->stop;
 done_testing();
