@@ -74,7 +74,7 @@ static const char *const al_intent_resolve_sql =
 " INSERT INTO audit_log.events (event_id, request_time, logged_time,"
 " event_category, event_type, event_status, event_status_reason_code,"
 " user_name, object_name, client_addr, application_name, database_name,"
-" backend_pid, session_id, source_node, entry_data)"
+" backend_pid, session_id, source_node, entry_data, origin)"
 " SELECT r.event_id, r.request_time, pg_catalog.now(), r.event_category,"
 " r.event_type,"
 " CASE WHEN d.status = 'committed' THEN 'SUCCESS' ELSE 'FAILURE' END::audit_log.event_status,"
@@ -82,7 +82,8 @@ static const char *const al_intent_resolve_sql =
 " WHEN d.status = 'aborted' THEN 'ROLLBACK' ELSE 'UNKNOWN_OUTCOME' END,"
 " r.user_name, r.object_name, r.client_addr, r.application_name,"
 " r.database_name, r.backend_pid, r.session_id, r.source_node,"
-" r.entry_data OPERATOR(pg_catalog.||) '{\"from_intent\": true}'::pg_catalog.jsonb"
+" r.entry_data OPERATOR(pg_catalog.||) '{\"from_intent\": true}'::pg_catalog.jsonb,"
+" COALESCE(r.origin, 'SERVER')"
 " FROM done d,"
 " pg_catalog.jsonb_populate_record(NULL::audit_log.events, d.event) AS r"
 " ON CONFLICT DO NOTHING";

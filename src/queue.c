@@ -612,6 +612,7 @@ al_format_event_json(const AuditEvent *ev, char *buf, size_t len)
 	al_json_int(&js, "backend_pid", ev->backend_pid);
 	empty_null(&js, "session_id", ev->session_id);
 	empty_null(&js, "source_node", al_source_node());
+	al_json_str(&js, "origin", al_origin_names[ev->origin < AL_NUM_ORIGINS ? ev->origin : AL_ORIGIN_SERVER]);
 	/* entry_data is already the text of a JSON object; too long: left out */
 	al_json_raw(&js, "entry_data", ev->entry_data[0] != '\0' ? ev->entry_data : "{}");
 	(void) al_json_finish(&js);

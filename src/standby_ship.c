@@ -40,17 +40,36 @@
 static PGconn *al_primary = NULL;
 static bool al_said_failure = false;
 
-static const char *const al_ship_sql =
-"INSERT INTO audit_log.events (event_id, request_time, logged_time,"
-" event_category, event_type, event_status, event_status_reason_code,"
-" user_name, object_name, client_addr, application_name, database_name,"
-" backend_pid, session_id, source_node, entry_data)"
-" SELECT r.event_id, r.request_time, pg_catalog.now(), r.event_category,"
-" r.event_type, r.event_status, r.event_status_reason_code, r.user_name,"
-" r.object_name, r.client_addr, r.application_name, r.database_name,"
-" r.backend_pid, r.session_id, r.source_node, r.entry_data"
-" FROM pg_catalog.jsonb_populate_recordset(NULL::audit_log.events, $1::pg_catalog.jsonb) AS r"
-" ON CONFLICT DO NOTHING";
+/*
+ * The INSERT run on the primary: [0] into a 1.0 schema, [1] with origin
+ * (1.1), chosen once per connection; the JSON lines carry origin.
+ */
+static const char *const al_ship_sql[2] = {
+	"INSERT INTO audit_log.events (event_id, request_time, logged_time,"
+	" event_category, event_type, event_status, event_status_reason_code,"
+	" user_name, object_name, client_addr, application_name, database_name,"
+	" backend_pid, session_id, source_node, entry_data)"
+	" SELECT r.event_id, r.request_time, pg_catalog.now(), r.event_category,"
+	" r.event_type, r.event_status, r.event_status_reason_code, r.user_name,"
+	" r.object_name, r.client_addr, r.application_name, r.database_name,"
+	" r.backend_pid, r.session_id, r.source_node, r.entry_data"
+	" FROM pg_catalog.jsonb_populate_recordset(NULL::audit_log.events, $1::pg_catalog.jsonb) AS r"
+	" ON CONFLICT DO NOTHING",
+	"INSERT INTO audit_log.events (event_id, request_time, logged_time,"
+	" event_category, event_type, event_status, event_status_reason_code,"
+	" user_name, object_name, client_addr, application_name, database_name,"
+	" backend_pid, session_id, source_node, entry_data, origin)"
+	" SELECT r.event_id, r.request_time, pg_catalog.now(), r.event_category,"
+	" r.event_type, r.event_status, r.event_status_reason_code, r.user_name,"
+	" r.object_name, r.client_addr, r.application_name, r.database_name,"
+	" r.backend_pid, r.session_id, r.source_node, r.entry_data,"
+	" COALESCE(r.origin, 'SERVER')"
+	" FROM pg_catalog.jsonb_populate_recordset(NULL::audit_log.events, $1::pg_catalog.jsonb) AS r"
+	" ON CONFLICT DO NOTHING"
+};
+
+/* Does the primary's audit_log.events have origin (1.1)?  Per connection. */
+static int	al_primary_origin = 0;
 
 /* Close the connection to the primary (promotion, or an error). */
 void
@@ -111,6 +130,17 @@ al_standby_connect(void)
 					   al_primary != NULL ? PQerrorMessage(al_primary) : "out of memory");
 		return false;
 	}
+	{
+		PGresult   *vres = PQexec(al_primary,
+								  "SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute"
+								  " WHERE attrelid = pg_catalog.to_regclass('audit_log.events')"
+								  " AND attname = 'origin' AND NOT attisdropped");
+
+		al_primary_origin = (PQresultStatus(vres) == PGRES_TUPLES_OK &&
+							 PQntuples(vres) == 1 &&
+							 strcmp(PQgetvalue(vres, 0, 0), "1") == 0) ? 1 : 0;
+		PQclear(vres);
+	}
 	al_queue_set_standby_shipping(true);
 	ereport(LOG,
 			(errmsg("audit_log: server is in recovery, sending captured events to the primary (database \"%s\")",
@@ -159,7 +189,7 @@ al_standby_ship(AuditEvent *batch, int max)
 	params[0] = json.data;
 
 	pgstat_report_activity(STATE_RUNNING, "audit_log: sending captured events to the primary");
-	res = PQexecParams(al_primary, al_ship_sql, 1, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(al_primary, al_ship_sql[al_primary_origin], 1, NULL, params, NULL, NULL, 0);
 	ok = (PQresultStatus(res) == PGRES_COMMAND_OK);
 	if (!ok)
 		al_ship_failed("could not send captured events to the primary",
