@@ -882,7 +882,8 @@ BEGIN
 		dg := audit_log._addendum_chain(prev, r.day, h.late_rows, h.late_hash);
 		INSERT INTO audit_log.seal_addenda (day, addendum, rows, digest, previous_digest)
 		VALUES (r.day, n, h.late_rows, dg, prev);
-		PERFORM audit_log._digest_write(r.day, h.late_rows, dg, prev, pg_catalog.now(), 1,
+		PERFORM audit_log._digest_write(r.day, h.late_rows, dg, prev, pg_catalog.now(),
+			(SELECT z.format_version FROM audit_log.seals z WHERE z.day = r.day),
 			'addendum', NULL, NULL);
 		PERFORM audit_log.log_event('AUDIT_LOG', 'SEAL_ADDENDUM',
 			object_name => pg_catalog.to_char(r.day, 'YYYY-MM-DD'),
@@ -958,7 +959,8 @@ BEGIN
 	INSERT INTO audit_log.seals AS s (day, rows, digest, previous_digest)
 		VALUES (d, h.rows, dg, prev)
 		RETURNING s.sealed_at INTO at;
-	PERFORM audit_log._digest_write(d, h.rows, dg, prev, at, 1, 'seal', NULL, NULL);
+	PERFORM audit_log._digest_write(d, h.rows, dg, prev, at,
+		(SELECT z.format_version FROM audit_log.seals z WHERE z.day = d), 'seal', NULL, NULL);
 
 	PERFORM audit_log.log_event('AUDIT_LOG', 'SEAL',
 		object_name => pg_catalog.to_char(d, 'YYYY-MM-DD'),
@@ -1047,7 +1049,8 @@ BEGIN
 		INSERT INTO audit_log.seals AS z (day, rows, digest, previous_digest)
 			VALUES (x.day, h.rows, dg, prev)
 			RETURNING z.sealed_at INTO at;
-		PERFORM audit_log._digest_write(x.day, h.rows, dg, prev, at, 1, 'reseal',
+		PERFORM audit_log._digest_write(x.day, h.rows, dg, prev, at,
+			(SELECT z2.format_version FROM audit_log.seals z2 WHERE z2.day = x.day), 'reseal',
 			CASE WHEN x.day = d THEN why
 				 ELSE pg_catalog.format('chain re-made after resealing %s: %s', pg_catalog.to_char(d, 'YYYY-MM-DD'), why) END,
 			x.digest);

@@ -65,7 +65,7 @@ my $content = slurp_file($files[2]);
 my $seal = $node->safe_psql($db,
 	"SELECT rows || ' ' || digest || ' ' || previous_digest FROM audit_log.seals WHERE day = '$days[2]'");
 my ($srows, $sdigest, $sprev) = split / /, $seal;
-like($content, qr/^\{"format": "audit_log digest", "format_version": 1, "kind": "seal", "day": "$days[2]", "rows": $srows, "digest": "$sdigest", "previous_digest": "$sprev", "sealed_at": "[^"]+", "source_node": "[^"]*"\}\n\z/,
+like($content, qr/^\{"format": "audit_log digest", "format_version": 2, "kind": "seal", "day": "$days[2]", "rows": $srows, "digest": "$sdigest", "previous_digest": "$sprev", "sealed_at": "[^"]+", "source_node": "[^"]*"\}\n\z/,
 	'the digest file holds the day, rows, digest, previous digest, sealed_at and format version');
 is( $node->safe_psql($db,
 		"SELECT substr(digest, 1, 16) FROM audit_log.seals WHERE day = '$days[2]'"),
