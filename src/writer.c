@@ -458,8 +458,18 @@ al_lock_default_partition(void)
 	if (OidIsValid(relid))
 		LockRelationOid(relid, RowExclusiveLock);
 	relid = get_relname_relid("events_default", nsp);
-	if (OidIsValid(relid))
-		LockRelationOid(relid, RowExclusiveLock);
+
+	/*
+	 * Not waited for: a session of the extension that holds events_default
+	 * (retention and maintain() move its rows first) asks for events next,
+	 * which this transaction now holds: waiting would deadlock.  The batch
+	 * is retried instead (al_error_is_transient), the session goes on.
+	 */
+	if (OidIsValid(relid) && !ConditionalLockRelationOid(relid, RowExclusiveLock))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("audit_log.events_default is locked by a partition change"),
+				 errdetail("The batch is written again once the change has committed.")));
 }
 
 /*
