@@ -11,7 +11,10 @@ SET TimeZone = 'UTC';
 CREATE ROLE regress_rg_creator CREATEROLE;
 CREATE ROLE regress_rg_deputy;
 CREATE ROLE regress_rg_other;
+-- a role of its own (from 16 on, CREATEROLE grants only roles it administers)
+SET ROLE regress_rg_creator;
 CREATE ROLE regress_rg_team;
+RESET ROLE;
 GRANT audit_log_reader TO regress_rg_deputy WITH ADMIN OPTION;
 
 -- case 6: a CREATEROLE non-superuser grants audit_log_admin to itself: refused and recorded

@@ -26,6 +26,8 @@ ok( $node->poll_query_until('postgres',
 		q{SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = 'trail' AND backend_type = 'audit_log writer'}),
 	'the writer is connected to database trail');
 $node->safe_psql('postgres', 'CREATE ROLE regress_sa_1');
+# in the table before the copy is made, so that the copy holds it
+$node->safe_psql('trail', q{SELECT audit_log.flush('10 seconds')});
 
 # CREATE DATABASE ... TEMPLATE of the writer's database.
 my $t0 = time();
