@@ -19,6 +19,8 @@ use Test::More;
 my $node = scram_node('mrace', qq{
 audit_log.flush_interval = '10ms'
 max_connections = 40
+# each round starts from a fresh extension: DROP EXTENSION must be allowed
+audit_log.allow_drop = on
 }, extensions => []);
 $node->safe_psql('postgres', q{
 CREATE ROLE regress_mrace LOGIN PASSWORD 'the-right-one';
