@@ -313,60 +313,10 @@ $$;
  * Sealing: before the first seal, start at the oldest day partition that
  * holds rows (never at the oldest request_time of the whole table: one row
  * in 4713 BC would mean millions of days); at most 1000 days per run, the
- * next run goes on.
+ * next run goes on.  _maintain_seals() is replaced once, below, in the
+ * block of the seals anchored outside the database, which also seals late
+ * arrivals first.
  */
-CREATE OR REPLACE FUNCTION audit_log._maintain_seals()
-RETURNS integer
-LANGUAGE plpgsql VOLATILE
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-SET lock_timeout = '5s'
-AS $$
-DECLARE
-	delay integer := audit_log._seal_delay();
-	last_day date;
-	d date;
-	sealed integer := 0;
-	r record;
-	has_rows boolean;
-BEGIN
-	IF delay < 0 THEN
-		RETURN 0;
-	END IF;
-	last_day := ((pg_catalog.now() - pg_catalog.make_interval(mins => delay)) AT TIME ZONE 'UTC')::date - 1;
-	SELECT s.day + 1 INTO d FROM audit_log.seals s ORDER BY s.day DESC LIMIT 1;
-	IF d IS NULL THEN
-		FOR r IN
-			SELECT c.relname
-			FROM pg_catalog.pg_inherits i
-			JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
-			WHERE i.inhparent = 'audit_log.events'::pg_catalog.regclass
-			  AND c.relname ~ '^events_p[0-9]{8}$'
-			ORDER BY c.relname
-		LOOP
-			EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM audit_log.%I)', r.relname) INTO has_rows;
-			IF has_rows THEN
-				d := pg_catalog.to_date(pg_catalog.substr(r.relname, 9), 'YYYYMMDD');
-				EXIT;
-			END IF;
-		END LOOP;
-	END IF;
-	IF d IS NULL THEN
-		RETURN 0;
-	END IF;
-	WHILE d <= last_day AND sealed < 1000 LOOP
-		BEGIN
-			PERFORM audit_log.seal(d);
-		EXCEPTION WHEN lock_not_available THEN
-			RAISE WARNING 'audit_log: day % not sealed now: its partition was busy', pg_catalog.to_char(d, 'YYYY-MM-DD')
-				USING HINT = 'The next maintenance run will try again.';
-			EXIT;
-		END;
-		sealed := sealed + 1;
-		d := d + 1;
-	END LOOP;
-	RETURN sealed;
-END
-$$;
 
 REVOKE ALL ON FUNCTION audit_log._placeable_lo() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._placeable_hi() FROM PUBLIC;
