@@ -31,39 +31,8 @@ COMMENT ON FUNCTION audit_log.library_version()
 REVOKE ALL ON FUNCTION audit_log.library_version() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_log.library_version() TO audit_log_reader, audit_log_admin;
 
-CREATE OR REPLACE VIEW audit_log.status AS
-SELECT s.preloaded,
-	s.capturing,
-	s.queued,
-	s.written,
-	s.dropped,
-	s.abandoned_logins,
-	s.oldest_queued_age,
-	r.retention_days,
-	r.retention_scheduled,
-	r.last_retention_run,
-	r.held_back_days,
-	(SELECT pg_catalog.max(x.finished_at) FROM audit_log.export_runs x
-	 WHERE x.status = 'SUCCESS') AS last_export,
-	(SELECT x.status = 'FAILURE' FROM audit_log.export_runs x
-	 ORDER BY x.run_id DESC LIMIT 1) AS last_export_failed,
-	(SELECT pg_catalog.max(z.day) FROM audit_log.seals z) AS sealed_through,
-	(SELECT pg_catalog.count(*) FROM audit_log.fleet_sources) AS sources,
-	(SELECT pg_catalog.max(f.lag) FROM audit_log.sources f) AS max_source_lag,
-	s.enqueued,
-	s.writer_pid,
-	v.extension_version,
-	v.library_version,
-	v.extension_version IS DISTINCT FROM v.library_version AS update_pending
-FROM audit_log.capture_stats() AS s,
-	audit_log._retention_status() AS r,
-	(SELECT e.extversion AS extension_version,
-		audit_log.library_version() AS library_version
-	 FROM pg_catalog.pg_extension e
-	 WHERE e.extname = 'audit_log') AS v;
-
-COMMENT ON VIEW audit_log.status
-	IS 'health of audit_log: capture queue counters since server start, retention and its schedule, exports, seals, fleet sources, installed and loaded versions';
+-- status gains extension_version, library_version and update_pending:
+-- the view is defined once, with every column of 1.1, at the end of this script.
 
 /* ---- issue 15: origin of every row, bounded request_time, guarded roles, CHANGE_OWNER, spreadsheet-safe CSV ---- */
 
@@ -323,38 +292,7 @@ REVOKE ALL ON FUNCTION audit_log._placeable_hi() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log._unplaced_rows() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_log._unplaced_rows() TO audit_log_reader, audit_log_admin;
 
-/* status gains unplaced_rows (see above). */
-CREATE OR REPLACE VIEW audit_log.status AS
-SELECT s.preloaded,
-	s.capturing,
-	s.queued,
-	s.written,
-	s.dropped,
-	s.abandoned_logins,
-	s.oldest_queued_age,
-	r.retention_days,
-	r.retention_scheduled,
-	r.last_retention_run,
-	r.held_back_days,
-	(SELECT pg_catalog.max(x.finished_at) FROM audit_log.export_runs x
-	 WHERE x.status = 'SUCCESS') AS last_export,
-	(SELECT x.status = 'FAILURE' FROM audit_log.export_runs x
-	 ORDER BY x.run_id DESC LIMIT 1) AS last_export_failed,
-	(SELECT pg_catalog.max(z.day) FROM audit_log.seals z) AS sealed_through,
-	(SELECT pg_catalog.count(*) FROM audit_log.fleet_sources) AS sources,
-	(SELECT pg_catalog.max(f.lag) FROM audit_log.sources f) AS max_source_lag,
-	s.enqueued,
-	s.writer_pid,
-	v.extension_version,
-	v.library_version,
-	v.extension_version IS DISTINCT FROM v.library_version AS update_pending,
-	audit_log._unplaced_rows() AS unplaced_rows
-FROM audit_log.capture_stats() AS s,
-	audit_log._retention_status() AS r,
-	(SELECT e.extversion AS extension_version,
-		audit_log.library_version() AS library_version
-	 FROM pg_catalog.pg_extension e
-	 WHERE e.extname = 'audit_log') AS v;
+-- status gains unplaced_rows: see the view at the end of this script.
 
 /*
  * ALTER ... OWNER TO of any object (a table's owner holds every privilege
