@@ -409,6 +409,29 @@ digest_hex(const uint8 *digest, char *hex)
 }
 
 /*
+ * The day argument of _seal_day_hash and _seal_day_hash_split (not null,
+ * finite), and their row type.
+ */
+static DateADT
+day_hash_arg(FunctionCallInfo fcinfo, TupleDesc *tupdesc)
+{
+	DateADT		day;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("day must not be null")));
+	day = PG_GETARG_DATEADT(0);
+	if (DATE_NOT_FINITE(day))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("day must be a finite date")));
+	if (get_call_result_type(fcinfo, NULL, tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	return day;
+}
+
+/*
  * The serialization format of a day: that of its seal when it has one
  * (audit_log.seals.format_version, 1.1), otherwise the one a seal made now
  * gets (the column's default: 2).  Under a 1.0 schema, always 1.  Inside
@@ -462,29 +485,15 @@ audit_log_seal_day_hash(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
-	int			i;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("day must not be null")));
-	day = PG_GETARG_DATEADT(0);
-	if (DATE_NOT_FINITE(day))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("day must be a finite date")));
-
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	day = day_hash_arg(fcinfo, &tupdesc);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rows = seal_hash_day(day, seal_format_of_day(day), digest);
 	SPI_finish();
 
-	for (i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-
+	digest_hex(digest, hex);
 	values[0] = Int64GetDatum((int64) rows);
 	values[1] = CStringGetTextDatum(hex);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -521,17 +530,7 @@ audit_log_seal_day_hash_split(PG_FUNCTION_ARGS)
 	int			rc;
 	uint64		i;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("day must not be null")));
-	day = PG_GETARG_DATEADT(0);
-	if (DATE_NOT_FINITE(day))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("day must be a finite date")));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	day = day_hash_arg(fcinfo, &tupdesc);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
