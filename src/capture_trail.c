@@ -437,6 +437,12 @@ trail_objects(Node *stmt, List **objects)
 {
 	switch (nodeTag(stmt))
 	{
+		case T_DropdbStmt:
+			/* the database that holds the trail (audit_log.database) */
+			if (al_database != NULL &&
+				strcmp(((DropdbStmt *) stmt)->dbname, al_database) == 0)
+				return found(objects, psprintf("DATABASE %s", al_database));
+			return false;
 		case T_AlterTableStmt:
 			return alter_table_objects((AlterTableStmt *) stmt, objects);
 		case T_DropStmt:

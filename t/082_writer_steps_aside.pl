@@ -75,6 +75,15 @@ like($err, qr/cannot drop database "trail": it holds the audit trail.*\n.*\nHINT
 	'the error names audit_log.allow_drop');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'trail'}), '1',
 	'the database is still there');
+# The refused attempt is evidence: an AUDIT_LOG TRAIL_CHANGE FAILURE, 55000.
+ok( $node->poll_query_until('trail', q{
+SELECT audit_log.flush('1 second') AND count(*) = 1 FROM audit_log.events
+WHERE event_type = 'TRAIL_CHANGE' AND object_name = 'DATABASE trail'}),
+	'the refused DROP DATABASE is recorded as a TRAIL_CHANGE event');
+is( $node->safe_psql('trail', q{
+SELECT event_status || '/' || event_status_reason_code || '/' || user_name || '/' || (entry_data->>'command')
+FROM audit_log.events WHERE event_type = 'TRAIL_CHANGE' AND object_name = 'DATABASE trail'}),
+	'FAILURE/55000/postgres/DROP DATABASE', 'as a FAILURE with the refusal\'s SQLSTATE, by whom, which command');
 $node->append_conf('postgresql.conf', "audit_log.allow_drop = on\n");
 $node->reload;
 $node->poll_query_until('postgres', q{SELECT current_setting('audit_log.allow_drop') = 'on'})
