@@ -4,7 +4,7 @@
 #   bench_setup NAME       (as root only) a scratch directory $BENCH_DIR under
 #                          /tmp, owned by postgres, removed at exit after
 #                          every node started here is stopped; in it a
-#                          private copy of the system PostgreSQL 15 with this
+#                          private copy of the system PostgreSQL $BENCH_PGVER (default 15) with this
 #                          tree built and installed ($PGBIN: its binaries),
 #                          so that builds installed into the system meanwhile
 #                          cannot be measured by mistake and the system is
@@ -34,7 +34,7 @@
 # Copyright (c) 2026, audit_log developers
 set -eu
 
-BENCH_PGVER=15
+BENCH_PGVER=${BENCH_PGVER:-15}
 bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DURABLE=("fsync = on" "synchronous_commit = on" "full_page_writes = on")
 BENCH_FAST=("fsync = off" "synchronous_commit = off" "full_page_writes = off")

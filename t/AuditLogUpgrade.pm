@@ -16,7 +16,10 @@
 #     captured; no queue file is left behind on either side);
 #   - capture works afterwards.
 # OLD_INSTALL and NEW_INSTALL are installation prefixes (their bin/ holds
-# postgres and pg_upgrade) or undef for the binaries on PATH.
+# postgres and pg_upgrade) or undef for the binaries on PATH.  The option
+# strip_attver => 1 first removes Debian's "pg_attver" entries from the
+# old cluster's column options (see strip_attver below): the workaround
+# without which no pg_upgrade from Debian's 15.20 or 17.12 into 18.6 works.
 #
 # Copyright (c) 2026, audit_log developers
 package AuditLogUpgrade;
@@ -34,7 +37,7 @@ use lib $FindBin::Bin;
 use AuditLogNode;
 use Exporter 'import';
 
-our @EXPORT = qw(upgrade_trail plain_upgrade_fails);
+our @EXPORT = qw(upgrade_trail plain_upgrade_fails attver_of);
 
 # Every event written before MARK (epoch seconds), every seal, export run
 # and setting: count and md5 over all rows in key order.
@@ -96,30 +99,91 @@ sub run_pg_upgrade
 	my $why = '';
 	if (!$ok)
 	{
+		# The log pg_upgrade names (relative to the directory it ran in):
+		# its error line, and the last statement of the failed command.
 		my ($log) = $out =~ /Consult the last few lines of "([^"]+)"/;
+		$log = "$workdir/$log" if $log && $log !~ m{^/} && !-f $log;
+		$log = $new->data_dir . '/' . ($log =~ s{^.*?(pg_upgrade_output\.d/)}{$1}r)
+		  if $log && !-f $log && $log =~ /pg_upgrade_output\.d/;
 		if ($log && -f $log)
 		{
-			my @lines = grep { /\S/ } split /\n/, slurp_file($log);
-			$why = join("\n", @lines[ ($#lines > 2 ? $#lines - 2 : 0) .. $#lines ]);
+			my $text = slurp_file($log);
+			my ($error) = $text =~ /^(.*(?:ERROR|FATAL|error):.*)$/m;
+			my @stmt = grep { /\S/ && !/^--/ } split /\n/, ($text =~ /Command was:(.*)\z/s ? $1 : '');
+			$why = join("\n", grep { defined && $_ ne '' } $error, $stmt[-1]);
 		}
 	}
 	return ($ok, "$out\n$err", $why);
 }
 
+# Debian's 15.20 and 17.12 (not upstream PostgreSQL: a patch of those
+# builds; 18.6 has none) keep an attribute version in the options of every
+# column, "pg_attver=N" in pg_attribute.attoptions, which their own pg_dump
+# leaves out of the column options and carries with
+# binary_upgrade_set_next_attribute_versions().  18.6's pg_dump, which
+# pg_upgrade runs against the old cluster, knows nothing of it:
+# getTableAttrs() reads attoptions whole (src/bin/pg_dump/pg_dump.c line
+# 9163 of 18.6) and dumpTableSchema() writes them back as ALTER TABLE ONLY
+# ... ALTER COLUMN ... SET (pg_attver=N) (line 17744), which 18.6 refuses in
+# parseRelOptionsInternal() (src/backend/access/common/reloptions.c line
+# 1488: unrecognized parameter "pg_attver").  So pg_upgrade from those
+# builds into 18.6 fails at the first table of any database, without
+# audit_log as well.  The old server's own ALTER TABLE ... RESET
+# (pg_attver) keeps it; removing the entries from pg_attribute as the
+# superuser, in every database pg_upgrade dumps, is what makes it pass.
+#
+# attver_of(NODE): how many column options of NODE's databases hold
+# pg_attver.
+sub attver_of
+{
+	my ($node) = @_;
+	my $n = 0;
+	for my $db (split /\n/, $node->safe_psql('postgres',
+		q{SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1}))
+	{
+		$n += $node->safe_psql($db,
+			q{SELECT count(*) FROM pg_catalog.pg_attribute WHERE attoptions::text LIKE '%pg_attver=%'});
+	}
+	return $n;
+}
+
+# strip_attver(NODE): remove every pg_attver entry from the column options
+# of every database of NODE (running); the count removed.
+sub strip_attver
+{
+	my ($node) = @_;
+	my $n = 0;
+	for my $db (split /\n/, $node->safe_psql('postgres',
+		q{SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1}))
+	{
+		my $out = $node->safe_psql($db, q{
+WITH s AS (
+	UPDATE pg_catalog.pg_attribute
+	SET attoptions = NULLIF(ARRAY(SELECT o FROM unnest(attoptions) o WHERE o NOT LIKE 'pg_attver=%'), '{}')
+	WHERE attoptions::text LIKE '%pg_attver=%'
+	RETURNING 1)
+SELECT count(*) FROM s});
+		$n += $out;
+	}
+	return $n;
+}
+
 # Whether pg_upgrade between these installations fails without audit_log
-# (two plain clusters, one table): the reason, or '' when it works.
-# Debian's 17.12 keeps an attribute version in every column's attoptions
-# ("pg_attver"), which 18.6's pg_dump copies and 18.6 refuses.
+# (two plain clusters, one table): the reason (pg_upgrade's error and the
+# statement it failed on), or '' when it works.  strip_attver => 1: with
+# the workaround above applied to the old cluster first.
 sub plain_upgrade_fails
 {
-	my ($old_install, $new_install) = @_;
-	my $old = PostgreSQL::Test::Cluster->new('plain_old',
+	my ($old_install, $new_install, %opts) = @_;
+	my $tag = $opts{strip_attver} ? '_strip' : '';
+	my $old = PostgreSQL::Test::Cluster->new("plain_old$tag",
 		$old_install ? (install_path => $old_install) : ());
 	$old->init;
 	$old->start;
 	$old->safe_psql('postgres', 'CREATE TABLE plain_t (i int); INSERT INTO plain_t VALUES (1)');
+	strip_attver($old) if $opts{strip_attver};
 	$old->stop;
-	my $new = PostgreSQL::Test::Cluster->new('plain_new',
+	my $new = PostgreSQL::Test::Cluster->new("plain_new$tag",
 		$new_install ? (install_path => $new_install) : ());
 	my %init = new_init($old_install, $new_install);
 	$new->init(%{ $init{init} // {} });
@@ -131,7 +195,7 @@ sub plain_upgrade_fails
 
 sub upgrade_trail
 {
-	my ($label, $old_install, $new_install) = @_;
+	my ($label, $old_install, $new_install, %opts) = @_;
 	my $exportdir = tempdir(CLEANUP => 1);
 	chmod 0777, $exportdir;
 	my $conf = qq{
@@ -172,6 +236,15 @@ FROM generate_series((now() AT TIME ZONE 'UTC')::date - 4, (now() AT TIME ZONE '
 });
 	$old->safe_psql('postgres', qq{
 SELECT count(*) FROM audit_log.export_csv('$exportdir', now() - interval '5 days', now() - interval '1 day')});
+
+	# The workaround for Debian's pg_attver (see strip_attver), as the
+	# README's procedure says: after it, no column option names it.
+	if ($opts{strip_attver})
+	{
+		cmp_ok(strip_attver($old), '>', 0,
+			"$label: Debian's pg_attver entries removed from the old cluster's column options");
+		is(attver_of($old), 0, "$label: no column option of the old cluster holds pg_attver");
+	}
 
 	# Every session above has ended (and queued its LOGOUT) before MARK.
 	sleep(1);
@@ -236,6 +309,16 @@ FROM audit_log.verify((now() AT TIME ZONE 'UTC')::date - 4, (now() AT TIME ZONE 
 		'4/4', "$label: verify is ok on every sealed day on the new cluster");
 	is($new->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'audit_log'}),
 		$version, "$label: the extension is at the same version on the new cluster");
+	# The README's step 5: when the library of the new side is newer than
+	# the version carried over, ALTER EXTENSION UPDATE brings it there.
+	my $default_new = $new->safe_psql('postgres',
+		q{SELECT default_version FROM pg_available_extensions WHERE name = 'audit_log'});
+	if ($default_new ne $version)
+	{
+		$new->safe_psql('postgres', 'ALTER EXTENSION audit_log UPDATE');
+		is($new->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'audit_log'}),
+			$default_new, "$label: ALTER EXTENSION audit_log UPDATE brings it from $version to $default_new");
+	}
 
 	# Capture works afterwards: a login and an administrative command.
 	$new->safe_psql('postgres', 'SELECT 1', connstr => $new->connstr('postgres') . ' user=regress_upg_alice');
