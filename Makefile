@@ -22,7 +22,9 @@ OBJS = \
 	src/day.o \
 	src/event.o \
 	src/export.o \
+	src/export_compress.o \
 	src/export_file.o \
+	src/export_format.o \
 	src/export_record.o \
 	src/extension_drop.o \
 	src/fleet.o \
@@ -43,6 +45,8 @@ DATA = \
 PG_CPPFLAGS = -I$(srcdir)/src/include -I$(libpq_srcdir)
 # libpq: fleet.c connects to source servers (add_source, drop_source)
 SHLIB_LINK_INTERNAL = $(libpq)
+# zlib and libzstd: compressed exports (export_compress.c)
+SHLIB_LINK = -lz -lzstd
 # -Wextra, less the three checks that PostgreSQL's own server headers fail
 # (lib/ilist.h, storage/bufpage.h, fmgr.h) and that hook signatures imply
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
