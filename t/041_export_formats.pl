@@ -345,6 +345,25 @@ for my $case (@bad)
 		$fail_before + 1, "$what: FAILURE run recorded although the transaction rolled back");
 }
 
+# --- who may call what ---
+my ($rc_r, $out_r, $err_r);
+is( $node->safe_psql('postgres', qq{
+	SELECT has_function_privilege('audit_log_reader', 'audit_log.export(text, timestamptz, timestamptz, text, text, text)', 'EXECUTE')
+	    || '/' || has_function_privilege('audit_log_writer', 'audit_log.export(text, timestamptz, timestamptz, text, text, text)', 'EXECUTE')
+	    || '/' || has_function_privilege('audit_log_admin', 'audit_log._export_job(text, timestamptz, timestamptz, text, text, text, text)', 'EXECUTE')
+	    || '/' || has_function_privilege('audit_log_admin', 'audit_log.schedule_export(text, text, text, text, interval, text, text)', 'EXECUTE')
+	    || '/' || has_function_privilege('audit_log_reader', 'audit_log.schedule_export(text, text, text, text, interval, text, text)', 'EXECUTE')}),
+	'true/false/false/true/false',
+	'export(): readers and admins may call it (writers not), the job form nobody, schedule_export admins only');
+$node->safe_psql('postgres', "CREATE ROLE regress_fmt_reader LOGIN IN ROLE audit_log_reader");
+($rc_r, $out_r, $err_r) = $node->psql('postgres',
+	"SET ROLE regress_fmt_reader; SELECT * FROM audit_log.export('fmt', '$d0', '$d1', 'events', 'ocsf', 'zstd')");
+like($err_r, qr/permission denied to export the audit log/, 'a reader gets a clear error from export()');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM audit_log.export_runs r JOIN audit_log.events e ON (e.entry_data->>'run_id')::bigint = r.run_id"
+	. " WHERE r.status = 'FAILURE' AND e.user_name = 'regress_fmt_reader' AND e.entry_data->>'format' = 'ocsf'"),
+	'1', "the reader's attempt is recorded as a FAILURE run, with its format");
+
 # --- confinement, in every format and compression ---
 for my $case ([ '../', 'parent' ], [ 'escape', 'symlink out' ], [ $outside, 'absolute path outside' ])
 {
