@@ -516,6 +516,14 @@ audit_log_export(PG_FUNCTION_ARGS)
 	ExportRun	run;
 
 	export_common_args(fcinfo, &run);
+
+	/*
+	 * Dispatch by source.  'events' and 'daily_login_activity' are written
+	 * here; the HTML report (source 'report', format 'html', issue 18) is
+	 * its own function, audit_log._export_report(), and its dispatch goes
+	 * here, before the arguments of the row exports are read.
+	 */
+
 	/* a null format or compression is refused by do_export, and recorded */
 	run.with_format = true;
 	run.format = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
