@@ -26,6 +26,7 @@ OBJS = \
 	src/export_compress.o \
 	src/export_file.o \
 	src/export_format.o \
+	src/export_lines.o \
 	src/export_record.o \
 	src/extension_drop.o \
 	src/fleet.o \

@@ -316,9 +316,17 @@ do_export(ExportRun *run, ExportFiles *files)
 	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 
-	sql = export_format_query(format, export_query(run));
+	sql = export_query(run);
 	t_copy = GetCurrentTimestamp();
-	run->rows = (int64) export_copy_to_writer(sql, &w, format == EXPORT_FORMAT_CSV);
+	if (format == EXPORT_FORMAT_CSV)
+		run->rows = (int64) export_copy_to_writer(sql, &w, true);
+	else
+	{
+		/* the JSON lines, made in C; jsonl of a column it cannot make, in SQL */
+		run->rows = export_lines_to_writer(sql, &w, format);
+		if (run->rows < 0)
+			run->rows = (int64) export_copy_to_writer(export_format_query(format, sql), &w, false);
+	}
 	AtEOXact_GUC(true, nest);
 
 	export_writer_finish(&w);

@@ -158,8 +158,13 @@ export_writer_finish(ExportWriter *w)
 		export_writer_flush(w);
 }
 
-static void
-writer_append(ExportWriter *w, const char *data, size_t len)
+/*
+ * Append bytes to the writer's buffer, writing it out (through the
+ * compressor) each time it is full: COPY's CopyData and the JSON lines of
+ * export_lines.c come here.
+ */
+void
+export_writer_append(ExportWriter *w, const char *data, size_t len)
 {
 	while (len > 0)
 	{
@@ -185,7 +190,7 @@ export_putmessage(char msgtype, const char *s, size_t len)
 {
 	if (msgtype == 'd')
 	{
-		writer_append(redirect_writer, s, len);
+		export_writer_append(redirect_writer, s, len);
 		return 0;
 	}
 	if (msgtype == 'H' || msgtype == 'c')

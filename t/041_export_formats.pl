@@ -180,6 +180,11 @@ is( $node->safe_psql('postgres', qq{
 	SELECT (SELECT count(*) FROM (SELECT * FROM back EXCEPT ALL SELECT * FROM orig) a)
 	     + (SELECT count(*) FROM (SELECT * FROM orig EXCEPT ALL SELECT * FROM back) b)}),
 	'0', 'jsonl: read back with jsonb_populate_record, the same rows (tricky values included)');
+# the lines are made in C: byte for byte what row_to_json() makes in SQL
+is($plain{jsonl}, $node->safe_psql('postgres',
+	"SET TimeZone = 'UTC'; SELECT row_to_json(x)::text FROM (SELECT e.* FROM audit_log.events e"
+	. " WHERE e.request_time >= '$d0' AND e.request_time < '$d1' ORDER BY e.request_time, e.event_id) x") . "\n",
+	'jsonl: byte for byte the lines of row_to_json()');
 
 # --- OCSF: every event type maps; base fields on every line ---
 my %ocsf_by_id;

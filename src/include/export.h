@@ -105,6 +105,7 @@ extern void export_write_small_file_len(const char *tmp_path, const char *final_
 										const char *content, size_t len);
 
 /* export_file.c: COPY's output, redirected into an ExportWriter */
+extern void export_writer_append(ExportWriter *w, const char *data, size_t len);
 extern void export_writer_flush(ExportWriter *w);
 extern void export_writer_write_out(ExportWriter *w, const char *data, size_t len);
 extern void export_writer_finish(ExportWriter *w);
@@ -117,6 +118,42 @@ extern ExportCompression export_parse_compression(const char *name);
 extern void export_check_combination(const char *source, ExportFormat format);
 extern const char *export_file_suffix(ExportFormat format, ExportCompression compression);
 extern char *export_format_query(ExportFormat format, const char *base_sql);
+
+/*
+ * export_lines.c: one event as text, for its OCSF and ECS forms (an
+ * exported row, or the server-log line of queue.c); NULL stands for null.
+ */
+typedef struct AlEventText
+{
+	const char *event_id;
+	const char *request_time;	/* ISO 8601, as to_jsonb() writes it */
+	int64		request_ms;		/* epoch milliseconds */
+	const char *logged_time;	/* NULL: not known (then logged_ms unused) */
+	int64		logged_ms;
+	const char *category;
+	const char *type;
+	bool		success;
+	const char *reason;
+	const char *user_name;
+	const char *user_email;
+	const char *object_name;
+	const char *client_addr;	/* its text */
+	const char *client_ip;		/* the same without a mask */
+	const char *application_name;
+	const char *database_name;
+	const char *backend_pid;	/* its text */
+	const char *session_id;
+	const char *source_node;
+	const char *entry_data;		/* JSON text of an object */
+	const char *message;		/* "<category> <type>" */
+	const char *action;			/* ECS event.action */
+} AlEventText;
+
+struct AlJson;
+extern int64 export_lines_to_writer(const char *sql, ExportWriter *w, ExportFormat format);
+extern void al_event_ocsf(struct AlJson *js, const AlEventText *ev);
+extern void al_event_ecs(struct AlJson *js, const AlEventText *ev);
+extern void al_event_action_ascii(const char *type, char *buf, size_t len);
 
 /* export_compress.c */
 extern void export_compress_begin(ExportWriter *w, ExportCompression kind);
