@@ -420,5 +420,46 @@ is($node->safe_psql('postgres', "SELECT audit_log._scheduled_export('oldjob', 's
 is(scalar(grep { /\.csv$/ } files_in("$root/sched")), $n, 'its files are CSV');
 $node->safe_psql('postgres', "SELECT audit_log.unschedule_export('fmtjob')");
 
+# --- audit_log.log_to_server_format: the server-log line as OCSF or ECS ---
+my ($rc_f, $out_f, $err_f) = $node->psql('postgres', "ALTER SYSTEM SET audit_log.log_to_server_format = 'xml'");
+like($err_f, qr/invalid value for parameter "audit_log.log_to_server_format": "xml"/,
+	'log_to_server_format: an unknown value is refused');
+like($err_f, qr/Available values: json, ocsf, ecs/, 'log_to_server_format: the error names the values');
+is($node->safe_psql('postgres', "SHOW audit_log.log_to_server_format"), 'json', 'log_to_server_format: json by default');
+my %log_line;
+for my $fmt (qw(ocsf ecs json))
+{
+	$node->safe_psql('postgres',
+		"ALTER SYSTEM SET audit_log.log_to_server = on; ALTER SYSTEM SET audit_log.log_to_server_format = '$fmt'; SELECT pg_reload_conf()");
+	# the writer, which writes the lines, has read it when it recorded the change
+	$node->poll_query_until('postgres', qq{SELECT audit_log.flush('5 s') IS NOT NULL AND EXISTS (SELECT 1 FROM audit_log.events
+		WHERE event_type = 'SETTINGS_CHANGE' AND object_name = 'audit_log.log_to_server_format' AND entry_data->>'new' = '$fmt')})
+	  or diag("no SETTINGS_CHANGE for log_to_server_format = $fmt");
+	$node->safe_psql('postgres', "CREATE ROLE regress_logfmt_$fmt LOGIN; SELECT audit_log.flush('10 s')");
+	my @lines = grep { /audit_log: \{/ && /regress_logfmt_$fmt/ } split /\n/, slurp($node->logfile);
+	my ($j) = map { /audit_log: (\{.*\})\s*$/ ? $1 : () } @lines;
+	$log_line{$fmt} = defined $j ? eval { $json->decode($j) } : undef;
+	ok($log_line{$fmt}, "log_to_server_format = $fmt: the line of the event is in the server log, as JSON")
+	  or diag(join("\n", @lines));
+}
+my $ev_id = $node->safe_psql('postgres', "SELECT event_id FROM audit_log.events WHERE object_name = 'regress_logfmt_ocsf' AND event_type = 'CREATE_USER'");
+my $o = $log_line{ocsf} // {};
+is(join('/', $o->{class_uid} // '', $o->{activity_id} // '', $o->{type_uid} // '', $o->{user}{name} // '', $o->{metadata}{uid} // '',
+		$o->{metadata}{product}{name} // '', $o->{status} // ''),
+	"3001/1/300101/regress_logfmt_ocsf/$ev_id/audit_log/Success",
+	'log_to_server_format = ocsf: an OCSF Account Change (Create) with the user, status and metadata.uid = event_id');
+like($o->{time} // '', qr/^\d{13}$/, 'log_to_server_format = ocsf: time in epoch milliseconds');
+is($o->{unmapped}{event_category} // '', 'USER_ACCOUNTS', 'log_to_server_format = ocsf: the rest under unmapped');
+my $c = $log_line{ecs} // {};
+is(join('/', join(',', @{ $c->{event}{category} // [] }), join(',', @{ $c->{event}{type} // [] }), $c->{event}{action} // '',
+		$c->{event}{outcome} // '', $c->{audit_log}{object_name} // ''),
+	'iam/user,creation/create-user/success/regress_logfmt_ecs',
+	'log_to_server_format = ecs: event.category, event.type, event.action, event.outcome, audit_log.*');
+like($c->{'@timestamp'} // '', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$/, 'log_to_server_format = ecs: @timestamp in ISO 8601');
+is(join('/', $log_line{json}{event_type} // '', $log_line{json}{object_name} // ''), 'CREATE_USER/regress_logfmt_json',
+	'log_to_server_format = json: the columns of audit_log.events, as before');
+$node->safe_psql('postgres',
+	"ALTER SYSTEM RESET audit_log.log_to_server; ALTER SYSTEM RESET audit_log.log_to_server_format; SELECT pg_reload_conf()");
+
 $node->stop;
 done_testing();
