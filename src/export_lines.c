@@ -111,6 +111,8 @@ static const char *const event_columns[C_COUNT] = {
 
 /* ECS's event.action of the last event types seen (lower() is costly). */
 #define ACTION_CACHE 32
+/* labels of the enum values seen */
+#define LABEL_CACHE 64
 
 typedef struct LinesDest
 {
@@ -129,6 +131,10 @@ typedef struct LinesDest
 	int			nactions;
 	char	   *action_type[ACTION_CACHE];
 	char	   *action[ACTION_CACHE];
+	bool		is_enum[C_COUNT];	/* the column is of an enum type */
+	int			nlabels;
+	Oid			label_oid[LABEL_CACHE];
+	char	   *label[LABEL_CACHE];
 } LinesDest;
 
 /*
@@ -374,6 +380,39 @@ event_col(LinesDest *dest, TupleTableSlot *slot, int c)
 	return OutputFunctionCall(&dest->cols[i].out, slot->tts_values[i]);
 }
 
+/*
+ * The label of an enum column (event_category, event_status), remembered
+ * by OID: enum_out looks it up in the catalog each time.
+ */
+static const char *
+enum_label(LinesDest *dest, TupleTableSlot *slot, int c)
+{
+	int			i = dest->ix[c];
+	Oid			oid;
+	int			k;
+	MemoryContext old;
+	char	   *label;
+
+	if (slot->tts_isnull[i])
+		return NULL;
+	if (!dest->is_enum[c])
+		return event_col(dest, slot, c);
+	oid = DatumGetObjectId(slot->tts_values[i]);
+	for (k = 0; k < dest->nlabels; k++)
+		if (dest->label_oid[k] == oid)
+			return dest->label[k];
+	label = OutputFunctionCall(&dest->cols[i].out, slot->tts_values[i]);
+	if (dest->nlabels < LABEL_CACHE)
+	{
+		old = MemoryContextSwitchTo(dest->cxt);
+		dest->label_oid[dest->nlabels] = oid;
+		dest->label[dest->nlabels] = pstrdup(label);
+		dest->nlabels++;
+		MemoryContextSwitchTo(old);
+	}
+	return label;
+}
+
 /* An events row as the OCSF and ECS builders read it. */
 static void
 event_text(LinesDest *dest, TupleTableSlot *slot, AlEventText *ev)
@@ -385,22 +424,37 @@ event_text(LinesDest *dest, TupleTableSlot *slot, AlEventText *ev)
 
 	memset(ev, 0, sizeof(AlEventText));
 	ev->event_id = event_col(dest, slot, C_EVENT_ID);
-	/* request_time and logged_time are NOT NULL */
-	ev->request_time = datetime_text(rt, TIMESTAMPTZOID);
-	ev->request_ms = epoch_ms(DatumGetTimestampTz(rt));
-	ev->logged_time = datetime_text(lt, TIMESTAMPTZOID);
-	ev->logged_ms = epoch_ms(DatumGetTimestampTz(lt));
-	ev->category = event_col(dest, slot, C_EVENT_CATEGORY);
+	/* request_time and logged_time are NOT NULL; OCSF has them in ms, ECS as text */
+	if (dest->format == EXPORT_FORMAT_ECS)
+	{
+		ev->request_time = datetime_text(rt, TIMESTAMPTZOID);
+		ev->logged_time = datetime_text(lt, TIMESTAMPTZOID);
+	}
+	else
+	{
+		ev->request_ms = epoch_ms(DatumGetTimestampTz(rt));
+		ev->logged_ms = epoch_ms(DatumGetTimestampTz(lt));
+		ev->logged_time = "";	/* known */
+	}
+	ev->category = enum_label(dest, slot, C_EVENT_CATEGORY);
 	ev->type = event_col(dest, slot, C_EVENT_TYPE);
-	ev->success = strcmp(event_col(dest, slot, C_EVENT_STATUS), "SUCCESS") == 0;
+	ev->success = strcmp(enum_label(dest, slot, C_EVENT_STATUS), "SUCCESS") == 0;
 	ev->reason = event_col(dest, slot, C_REASON);
 	ev->user_name = event_col(dest, slot, C_USER_NAME);
 	ev->user_email = event_col(dest, slot, C_USER_EMAIL);
 	ev->object_name = event_col(dest, slot, C_OBJECT_NAME);
 	ev->client_addr = event_col(dest, slot, C_CLIENT_ADDR);
 	if (!slot->tts_isnull[ca])
-		ev->client_ip = TextDatumGetCString(DirectFunctionCall1(network_host,
-																slot->tts_values[ca]));
+	{
+		/*
+		 * host(): the address without its mask.  inet's text is the whole
+		 * address, and "/bits" unless it is a host's.
+		 */
+		char	   *ip = pstrdup(ev->client_addr);
+
+		ip[strcspn(ip, "/")] = '\0';
+		ev->client_ip = ip;
+	}
 	ev->application_name = event_col(dest, slot, C_APPLICATION_NAME);
 	ev->database_name = event_col(dest, slot, C_DATABASE_NAME);
 	ev->backend_pid = event_col(dest, slot, C_BACKEND_PID);
@@ -793,6 +847,7 @@ lines_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 					dest->ix[c] = i;
 			if (dest->ix[c] < 0)
 				elog(ERROR, "column \"%s\" of audit_log.events is missing", event_columns[c]);
+			dest->is_enum[c] = type_is_enum(dest->cols[dest->ix[c]].typid);
 		}
 	}
 	dest->size = 16 * 1024;
