@@ -23,7 +23,10 @@ OBJS = \
 	src/day.o \
 	src/event.o \
 	src/export.o \
+	src/export_compress.o \
 	src/export_file.o \
+	src/export_format.o \
+	src/export_lines.o \
 	src/export_record.o \
 	src/extension_drop.o \
 	src/fleet.o \
@@ -51,6 +54,8 @@ SHLIB_LINK_INTERNAL = $(libpq)
 # libcrypto: seal_digest.c signs the digest files with Ed25519 (PostgreSQL
 # itself is built --with-openssl)
 SHLIB_LINK += -lcrypto
+# zlib and libzstd: compressed exports (export_compress.c)
+SHLIB_LINK += -lz -lzstd
 # -Wextra, less the three checks that PostgreSQL's own server headers fail
 # (lib/ilist.h, storage/bufpage.h, fmgr.h) and that hook signatures imply
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers

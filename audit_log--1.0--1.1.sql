@@ -311,9 +311,12 @@ ON CONFLICT DO NOTHING;
  * it as a formula (OWASP, "CSV Injection").  Off by default: it changes
  * the values, so such an export no longer re-imports to the same rows
  * (README, "Exports").  A new argument needs DROP and CREATE (an overload
- * would make the old calls ambiguous); schedule_export passes it on.  The
- * internal _export_csv_job and _scheduled_export get a form with it, and
- * their 1.0 forms stay, so that pg_cron jobs scheduled under 1.0 go on.
+ * would make the old calls ambiguous).  export_csv() is export(..., 'csv',
+ * 'none', formula_guard); export(), schedule_export() and the 1.1 form of
+ * _scheduled_export(), which take formula_guard together with format and
+ * compression, are in the issue-18 block ("exports in JSON lines").  The
+ * 1.0 forms of the internal _export_csv_job() and _scheduled_export() stay,
+ * so that pg_cron jobs scheduled under 1.0 go on.
  */
 DROP FUNCTION audit_log.export_csv(text, timestamptz, timestamptz, text);
 
@@ -331,156 +334,8 @@ AS 'MODULE_PATHNAME', 'audit_log_export_csv';
 COMMENT ON FUNCTION audit_log.export_csv(text, timestamptz, timestamptz, text, boolean)
 	IS 'write the events (or daily_login_activity rows) of [from_time, to_time) as a CSV file under audit_log.export_directory (formula_guard: quote cells a spreadsheet would run)';
 
-CREATE FUNCTION audit_log._export_csv_job(
-	directory text,
-	from_time timestamptz,
-	to_time timestamptz,
-	source text,
-	job_name text,
-	formula_guard boolean)
-RETURNS TABLE (file text, rows bigint, bytes bigint, sha256 text)
-LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'audit_log_export_csv';
-
-CREATE FUNCTION audit_log._scheduled_export(
-	job_name text,
-	directory text,
-	source text,
-	period interval,
-	formula_guard boolean)
-RETURNS integer
-LANGUAGE plpgsql VOLATILE
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	last_to timestamptz;
-	first_event timestamptz;
-	horizon timestamp;
-	w_from timestamp;
-	w_to timestamp;
-	n integer := 0;
-BEGIN
-	PERFORM audit_log._export_check_period(period);
-	IF pg_catalog.to_regprocedure('audit_log.flush(interval)') IS NOT NULL THEN
-		BEGIN
-			EXECUTE 'SELECT audit_log.flush($1)' USING interval '5 seconds';
-		EXCEPTION WHEN OTHERS THEN
-			NULL;		-- not preloaded: nothing is queued
-		END;
-	END IF;
-	horizon := (pg_catalog.clock_timestamp() AT TIME ZONE 'UTC') - interval '1 minute';
-
-	SELECT pg_catalog.max(r.to_time) INTO last_to
-	  FROM audit_log.export_runs r
-	 WHERE r.job_name = _scheduled_export.job_name AND r.status = 'SUCCESS';
-
-	IF last_to IS NOT NULL THEN
-		w_from := last_to AT TIME ZONE 'UTC';
-	ELSE
-		SELECT pg_catalog.min(e.request_time) INTO first_event FROM audit_log.events e;
-		IF first_event IS NULL THEN
-			RETURN 0;
-		END IF;
-		w_from := audit_log._export_period_floor(first_event AT TIME ZONE 'UTC', period);
-	END IF;
-
-	LOOP
-		w_to := audit_log._export_period_floor(w_from, period) + period;
-		EXIT WHEN w_to > horizon OR n >= 1000;
-		PERFORM audit_log._export_csv_job(directory, w_from AT TIME ZONE 'UTC',
-										  w_to AT TIME ZONE 'UTC', source, job_name,
-										  COALESCE(formula_guard, false));
-		n := n + 1;
-		w_from := w_to;
-	END LOOP;
-	RETURN n;
-END
-$$;
-
-/* The 1.0 form, which pg_cron jobs made under 1.0 call. */
-CREATE OR REPLACE FUNCTION audit_log._scheduled_export(
-	job_name text,
-	directory text,
-	source text,
-	period interval)
-RETURNS integer
-LANGUAGE sql VOLATILE
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ SELECT audit_log._scheduled_export(job_name, directory, source, period, false) $$;
-
-DROP FUNCTION audit_log.schedule_export(text, text, text, text, interval);
-
-CREATE FUNCTION audit_log.schedule_export(
-	job_name text,
-	cron text,
-	directory text,
-	source text DEFAULT 'events',
-	period interval DEFAULT '1 day',
-	formula_guard boolean DEFAULT false)
-RETURNS bigint
-LANGUAGE plpgsql VOLATILE
-SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	jobid bigint;
-	command text;
-BEGIN
-	IF job_name IS NULL OR job_name !~ '^[A-Za-z0-9_]{1,46}$' THEN
-		RAISE EXCEPTION 'invalid export job name "%"', job_name
-			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'A job name is 1 to 46 letters, digits or underscores.';
-	END IF;
-	IF cron IS NULL THEN
-		RAISE EXCEPTION 'cron schedule must not be null'
-			USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	IF directory IS NULL THEN
-		RAISE EXCEPTION 'export directory must not be null'
-			USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	IF source IS NULL OR source NOT IN ('events', 'daily_login_activity') THEN
-		RAISE EXCEPTION 'invalid export source "%"', source
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Use ''events'' or ''daily_login_activity''.';
-	END IF;
-	IF formula_guard IS NULL THEN
-		RAISE EXCEPTION 'formula_guard must not be null'
-			USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	PERFORM audit_log._export_check_period(period);
-	IF pg_catalog.to_regprocedure('cron.schedule(text,text,text)') IS NULL THEN
-		RAISE EXCEPTION 'pg_cron is not installed in this database'
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  DETAIL = 'Scheduled exports are pg_cron jobs.',
-				  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, and run CREATE EXTENSION pg_cron.';
-	END IF;
-
-	/* without the guard, the call of 1.0 */
-	command := pg_catalog.format('SELECT audit_log._scheduled_export(%L, %L, %L, %L::interval%s)',
-								 job_name, directory, source, period,
-								 CASE WHEN formula_guard THEN ', true' ELSE '' END);
-	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid
-		USING 'audit_log_export_' || job_name, cron, command;
-
-	PERFORM audit_log.log_event('AUDIT_LOG', 'SCHEDULE_CHANGE', 'SUCCESS', NULL,
-		'audit_log_export_' || job_name,
-		pg_catalog.jsonb_build_object('action', 'schedule_export', 'jobid', jobid,
-			'cron', cron, 'directory', directory, 'source', source,
-			'period', period::text, 'formula_guard', formula_guard));
-	RETURN jobid;
-END
-$$;
-
-COMMENT ON FUNCTION audit_log.schedule_export(text, text, text, text, interval, boolean)
-	IS 'pg_cron job that exports each complete UTC-aligned period, catching up missed ones';
-
 REVOKE ALL ON FUNCTION audit_log.export_csv(text, timestamptz, timestamptz, text, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log._export_csv_job(text, timestamptz, timestamptz, text, text, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log._scheduled_export(text, text, text, interval, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log.schedule_export(text, text, text, text, interval, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_log.export_csv(text, timestamptz, timestamptz, text, boolean) TO audit_log_reader, audit_log_admin;
-GRANT EXECUTE ON FUNCTION audit_log.schedule_export(text, text, text, text, interval, boolean) TO audit_log_admin;
 
 /* ---- issue 15: guarded DROP EXTENSION, TRAIL_CHANGE, READ ---- */
 
@@ -1520,3 +1375,221 @@ COMMENT ON TABLE audit_log._prepared_pending
 
 REVOKE ALL ON TABLE audit_log._prepared_pending FROM PUBLIC;
 GRANT SELECT ON TABLE audit_log._prepared_pending TO audit_log_admin;
+
+/* ---- issue 18: exports in JSON lines (jsonl, OCSF, ECS), gzip and zstd ---- */
+
+/*
+ * The general export: export_csv() is export(..., 'csv', 'none',
+ * formula_guard).  formula_guard applies to csv only: with another format
+ * the call is refused (22023) and recorded.  SECURITY INVOKER like
+ * export_csv(): the C code checks that the caller is a superuser or a
+ * member of audit_log_admin; readers may call it so that their attempt ends
+ * in a clear error and is recorded as a FAILURE run.
+ */
+CREATE FUNCTION audit_log.export(
+	directory text,
+	from_time timestamptz,
+	to_time timestamptz,
+	source text DEFAULT 'events',
+	format text DEFAULT 'csv',
+	compression text DEFAULT 'none',
+	formula_guard boolean DEFAULT false)
+RETURNS TABLE (file text, rows bigint, bytes bigint, sha256 text)
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'audit_log_export';
+
+COMMENT ON FUNCTION audit_log.export(text, timestamptz, timestamptz, text, text, text, boolean)
+	IS 'write the events (or daily_login_activity rows) of [from_time, to_time) under audit_log.export_directory as csv, jsonl, ocsf or ecs, compressed with none, gzip or zstd (formula_guard: csv only)';
+
+/* The same, recording the pg_cron job it runs for. */
+CREATE FUNCTION audit_log._export_job(
+	directory text,
+	from_time timestamptz,
+	to_time timestamptz,
+	source text,
+	format text,
+	compression text,
+	formula_guard boolean,
+	job_name text)
+RETURNS TABLE (file text, rows bigint, bytes bigint, sha256 text)
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'audit_log_export';
+
+/*
+ * One run of a scheduled export in a format and compression, with or
+ * without the formula guard (what the jobs of 1.1's schedule_export call).
+ * No defaults: the 1.0 form (job_name, directory, source, period), which
+ * the jobs scheduled under 1.0 call, stays and is the CSV one.
+ */
+CREATE FUNCTION audit_log._scheduled_export(
+	job_name text,
+	directory text,
+	source text,
+	period interval,
+	format text,
+	compression text,
+	formula_guard boolean)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	last_to timestamptz;
+	first_event timestamptz;
+	horizon timestamp;
+	w_from timestamp;
+	w_to timestamp;
+	n integer := 0;
+BEGIN
+	PERFORM audit_log._export_check_period(period);
+	IF pg_catalog.to_regprocedure('audit_log.flush(interval)') IS NOT NULL THEN
+		BEGIN
+			EXECUTE 'SELECT audit_log.flush($1)' USING interval '5 seconds';
+		EXCEPTION WHEN OTHERS THEN
+			NULL;		-- not preloaded: nothing is queued
+		END;
+	END IF;
+	horizon := (pg_catalog.clock_timestamp() AT TIME ZONE 'UTC') - interval '1 minute';
+
+	SELECT pg_catalog.max(r.to_time) INTO last_to
+	  FROM audit_log.export_runs r
+	 WHERE r.job_name = _scheduled_export.job_name AND r.status = 'SUCCESS';
+
+	IF last_to IS NOT NULL THEN
+		w_from := last_to AT TIME ZONE 'UTC';
+	ELSE
+		SELECT pg_catalog.min(e.request_time) INTO first_event FROM audit_log.events e;
+		IF first_event IS NULL THEN
+			RETURN 0;
+		END IF;
+		w_from := audit_log._export_period_floor(first_event AT TIME ZONE 'UTC', period);
+	END IF;
+
+	LOOP
+		w_to := audit_log._export_period_floor(w_from, period) + period;
+		EXIT WHEN w_to > horizon OR n >= 1000;
+		PERFORM audit_log._export_job(directory, w_from AT TIME ZONE 'UTC',
+									  w_to AT TIME ZONE 'UTC', source, format,
+									  compression, COALESCE(formula_guard, false),
+									  job_name);
+		n := n + 1;
+		w_from := w_to;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
+/* The 1.0 form, which pg_cron jobs made under 1.0 call: plain CSV. */
+CREATE OR REPLACE FUNCTION audit_log._scheduled_export(
+	job_name text,
+	directory text,
+	source text,
+	period interval)
+RETURNS integer
+LANGUAGE sql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT audit_log._scheduled_export(job_name, directory, source, period, 'csv', 'none', false) $$;
+
+/*
+ * schedule_export gains format, compression and formula_guard (at the end,
+ * with the defaults of 1.0's behaviour); its jobs call the seven-argument
+ * _scheduled_export.
+ */
+DROP FUNCTION audit_log.schedule_export(text, text, text, text, interval);
+
+CREATE FUNCTION audit_log.schedule_export(
+	job_name text,
+	cron text,
+	directory text,
+	source text DEFAULT 'events',
+	period interval DEFAULT '1 day',
+	format text DEFAULT 'csv',
+	compression text DEFAULT 'none',
+	formula_guard boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	jobid bigint;
+	command text;
+BEGIN
+	IF job_name IS NULL OR job_name !~ '^[A-Za-z0-9_]{1,46}$' THEN
+		RAISE EXCEPTION 'invalid export job name "%"', job_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A job name is 1 to 46 letters, digits or underscores.';
+	END IF;
+	IF cron IS NULL THEN
+		RAISE EXCEPTION 'cron schedule must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF directory IS NULL THEN
+		RAISE EXCEPTION 'export directory must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF source IS NULL OR source NOT IN ('events', 'daily_login_activity') THEN
+		RAISE EXCEPTION 'invalid export source "%"', source
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''events'' or ''daily_login_activity''.';
+	END IF;
+	IF format IS NULL OR format NOT IN ('csv', 'jsonl', 'ocsf', 'ecs') THEN
+		RAISE EXCEPTION 'invalid export format "%"', format
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''csv'', ''jsonl'', ''ocsf'' or ''ecs''.';
+	END IF;
+	IF format IN ('ocsf', 'ecs') AND source <> 'events' THEN
+		RAISE EXCEPTION 'export format "%" is not available for source "%"', format, source
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use format ''csv'' or ''jsonl'' for this source, or source ''events''.';
+	END IF;
+	IF compression IS NULL OR compression NOT IN ('none', 'gzip', 'zstd') THEN
+		RAISE EXCEPTION 'invalid export compression "%"', compression
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''none'', ''gzip'' or ''zstd''.';
+	END IF;
+	IF formula_guard IS NULL THEN
+		RAISE EXCEPTION 'formula_guard must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF formula_guard AND format <> 'csv' THEN
+		RAISE EXCEPTION 'formula_guard applies to format "csv" only'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('Format "%s" writes JSON values, which a spreadsheet does not run as formulas.', format),
+				  HINT = 'Leave formula_guard false, or use format ''csv''.';
+	END IF;
+	PERFORM audit_log._export_check_period(period);
+	IF pg_catalog.to_regprocedure('cron.schedule(text,text,text)') IS NULL THEN
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Scheduled exports are pg_cron jobs.',
+				  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, and run CREATE EXTENSION pg_cron.';
+	END IF;
+
+	command := pg_catalog.format('SELECT audit_log._scheduled_export(%L, %L, %L, %L::interval, %L, %L, %s)',
+								 job_name, directory, source, period, format, compression,
+								 CASE WHEN formula_guard THEN 'true' ELSE 'false' END);
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid
+		USING 'audit_log_export_' || job_name, cron, command;
+
+	PERFORM audit_log.log_event('AUDIT_LOG', 'SCHEDULE_CHANGE', 'SUCCESS', NULL,
+		'audit_log_export_' || job_name,
+		pg_catalog.jsonb_build_object('action', 'schedule_export', 'jobid', jobid,
+			'cron', cron, 'directory', directory, 'source', source,
+			'period', period::text, 'format', format, 'compression', compression,
+			'formula_guard', formula_guard));
+	RETURN jobid;
+END
+$$;
+
+COMMENT ON FUNCTION audit_log.schedule_export(text, text, text, text, interval, text, text, boolean)
+	IS 'pg_cron job that exports each complete UTC-aligned period, catching up missed ones, in a format and compression';
+
+REVOKE ALL ON FUNCTION audit_log.export(text, timestamptz, timestamptz, text, text, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._export_job(text, timestamptz, timestamptz, text, text, text, boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._scheduled_export(text, text, text, interval, text, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log.schedule_export(text, text, text, text, interval, text, text, boolean) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION audit_log.export(text, timestamptz, timestamptz, text, text, text, boolean) TO audit_log_reader, audit_log_admin;
+GRANT EXECUTE ON FUNCTION audit_log.schedule_export(text, text, text, text, interval, text, text, boolean) TO audit_log_admin;

@@ -7,17 +7,26 @@
 # system PostgreSQL 15 and starts a cluster in /tmp on a free port
 # (preloading audit_log); the benchmark loads
 # AUDIT_LOG_BENCH_ROWS events (default 5 million) spread over 5 UTC days,
-# and times each side REPEAT times (AUDIT_LOG_BENCH_REPEAT, default 2),
-# alternating; the best time of each counts (the machine is shared).
+# and times each side REPEAT times (AUDIT_LOG_BENCH_REPEAT, default 3),
+# alternating; the median of each counts (the machine is shared), and the
+# spread (min-max) is printed.
 # The ratio is raw COPY time / export_csv time (1.0 = as fast as COPY;
 # the target is >= 0.85), in wall-clock time and in the CPU time of the
 # backend (read from /proc), which other load on the machine disturbs less.  export_csv's time includes the SHA-256 checksum,
 # the fsyncs, the rename, the .sha256 file and the recording of the run.
 # It also checks that both files are byte for byte the same.
+#
+# Then (1.1) audit_log.export() in the other formats and compressions, each
+# once per REPEAT, the median counting: jsonl, ocsf and ecs against the raw
+# COPY (targets: jsonl >= 0.85, ocsf/ecs >= 0.6), and CSV through gzip and
+# zstd against the uncompressed export (time ratio and size ratio; target
+# for zstd: >= 0.8 of the uncompressed export's speed, >= 5x smaller).  Each
+# compressed file is decompressed and compared with the plain export.
+# AUDIT_LOG_BENCH_FORMATS=0 skips this part.
 set -eu
 
 ROWS=${AUDIT_LOG_BENCH_ROWS:-5000000}
-REPEAT=${AUDIT_LOG_BENCH_REPEAT:-2}
+REPEAT=${AUDIT_LOG_BENCH_REPEAT:-3}
 source "$(dirname "$0")/lib.sh"
 bench_setup export
 work=$BENCH_DIR
@@ -92,10 +101,10 @@ size=$(stat -c %s "$file")
 if cmp -s "$file" "$work/exports/raw1.csv"; then same=yes; else same=NO; fi
 if (cd "$(dirname "$file")" && sha256sum -c --status "$(basename "$file").sha256"); then ok=yes; else ok=NO; fi
 
-raw=$(echo "$out" | sed -n 's/^raw //p' | awk '{print $1}' | sort -g | head -1)
-exp=$(echo "$out" | sed -n 's/^export //p' | awk '{print $1}' | sort -g | head -1)
-rawcpu=$(echo "$out" | sed -n 's/^raw //p' | awk '{print $2}' | sort -g | head -1)
-expcpu=$(echo "$out" | sed -n 's/^export //p' | awk '{print $2}' | sort -g | head -1)
+raw=$(echo "$out" | sed -n 's/^raw //p' | awk '{print $1}' | bench_median)
+exp=$(echo "$out" | sed -n 's/^export //p' | awk '{print $1}' | bench_median)
+rawcpu=$(echo "$out" | sed -n 's/^raw //p' | awk '{print $2}' | bench_median)
+expcpu=$(echo "$out" | sed -n 's/^export //p' | awk '{print $2}' | bench_median)
 hz=$(getconf CLK_TCK)
 echo "== $ROWS rows, $size bytes per file, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   export file identical to raw COPY output: $same; sha256sum -c: $ok"
@@ -103,3 +112,47 @@ awk -v r="$raw" -v e="$exp" -v rc="$rawcpu" -v ec="$expcpu" -v hz="$hz" -v n="$R
 	printf "   raw COPY TO file:   %.2f s wall (%.0f rows/s), %.2f s CPU\n", r, n / r, rc / hz;
 	printf "   export_csv:         %.2f s wall (%.0f rows/s), %.2f s CPU\n", e, n / e, ec / hz;
 	printf "   ratio (raw/export): %.3f wall, %.3f CPU (target >= 0.85)\n", r / e, rc / ec }'
+
+[ "${AUDIT_LOG_BENCH_FORMATS:-1}" = 1 ] || exit 0
+
+# --- 1.1: the other formats and compressions ---
+combos="jsonl/none ocsf/none ecs/none csv/gzip csv/zstd"
+{
+	echo "SET TimeZone = 'UTC';"
+	for i in $(seq 1 "$REPEAT"); do
+		for c in $combos; do
+			f=${c%/*}; z=${c#*/}
+			echo "SELECT pg_sleep(1);"
+			echo "SELECT clock_timestamp() AS t, $cpu AS c \\gset"
+			echo "SELECT 'file $c ' || file || ' ' || bytes FROM audit_log.export('.', '2026-01-05 00:00:00+00', '2026-01-10 00:00:00+00', 'events', '$f', '$z');"
+			echo "SELECT 'time $c ' || extract(epoch FROM clock_timestamp() - :'t') || ' ' || ($cpu - :c);"
+		done
+	done
+} > "$work/formats.sql"
+chown postgres "$work/formats.sql"
+fout=$(psql -At -f "$work/formats.sql")
+best() { # combo column(1 wall, 2 cpu): the median of the runs
+	echo "$fout" | awk -v c="$1" -v k="$2" '$1 == "time" && $2 == c {print $(2 + k)}' | bench_median
+}
+echo "== formats and compressions ($ROWS rows, median of $REPEAT; raw COPY ${raw} s, export_csv ${exp} s, $size bytes)"
+for c in $combos; do
+	w=$(best "$c" 1); u=$(best "$c" 2)
+	all=$(echo "$fout" | awk -v c="$c" '$1 == "time" && $2 == c {printf "%.2f ", $3}')
+	allc=$(echo "$fout" | awk -v c="$c" -v hz="$(getconf CLK_TCK)" '$1 == "time" && $2 == c {printf "%.2f ", $4 / hz}')
+	echo "   $c: every run ${all}s wall, ${allc}s CPU"
+	line=$(echo "$fout" | awk -v c="$c" '$1 == "file" && $2 == c' | tail -1)
+	cfile=$(echo "$line" | awk '{print $3}'); cbytes=$(echo "$line" | awk '{print $4}')
+	case $c in
+	*/none)
+		awk -v c="$c" -v r="$raw" -v w="$w" -v rc="$rawcpu" -v u="$u" -v hz="$hz" -v b="$cbytes" -v n="$ROWS" 'BEGIN {
+			printf "   %-10s %.2f s wall (%.0f rows/s), %.2f s CPU, %d bytes; ratio raw/export %.3f wall, %.3f CPU\n",
+				c, w, n / w, u / hz, b, r / w, rc / u }' ;;
+	*)
+		z=${c#*/}
+		if [ "$z" = gzip ]; then dec="gzip -dc"; else dec="zstd -dcq"; fi
+		if $dec "$cfile" | cmp -s - "$file"; then back=yes; else back=NO; fi
+		awk -v c="$c" -v e="$exp" -v w="$w" -v ec="$expcpu" -v u="$u" -v hz="$hz" -v b="$cbytes" -v s="$size" -v back="$back" 'BEGIN {
+			printf "   %-10s %.2f s wall, %.2f s CPU, %d bytes (%.1fx smaller); speed vs uncompressed export %.3f wall, %.3f CPU; decompressed = plain export: %s\n",
+				c, w, u / hz, b, s / b, e / w, ec / u, back }' ;;
+	esac
+done

@@ -12,8 +12,8 @@ SELECT column_name, data_type
 SELECT has_table_privilege('audit_log_reader', 'audit_log.export_runs', 'SELECT') AS reader_select,
        has_table_privilege('audit_log_reader', 'audit_log.export_runs', 'INSERT') AS reader_insert,
        has_function_privilege('audit_log_writer', 'audit_log.export_csv(text, timestamptz, timestamptz, text, boolean)', 'EXECUTE') AS writer_exports,
-       has_function_privilege('audit_log_reader', 'audit_log.schedule_export(text, text, text, text, interval, boolean)', 'EXECUTE') AS reader_schedules,
-       has_function_privilege('audit_log_admin', 'audit_log.schedule_export(text, text, text, text, interval, boolean)', 'EXECUTE') AS admin_schedules;
+       has_function_privilege('audit_log_reader', 'audit_log.schedule_export(text, text, text, text, interval, text, text, boolean)', 'EXECUTE') AS reader_schedules,
+       has_function_privilege('audit_log_admin', 'audit_log.schedule_export(text, text, text, text, interval, text, text, boolean)', 'EXECUTE') AS admin_schedules;
 
 -- error: audit_log.export_directory is empty in this cluster, exports are off
 SELECT * FROM audit_log.export_csv('regress_off', '2026-01-01 00:00+00', '2026-01-02 00:00+00');

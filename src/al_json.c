@@ -63,6 +63,19 @@ al_json_init(AlJson *js, char *buf, size_t size, bool compact)
 	js->len = 1;
 }
 
+/*
+ * The same, escaping strings exactly as PostgreSQL's json and jsonb output
+ * does (escape_json: \b and \f by their short forms too), for the lines of
+ * the JSON exports, which must be byte for byte what row_to_json() and
+ * jsonb's text would give (export_lines.c).
+ */
+void
+al_json_init_pg(AlJson *js, char *buf, size_t size, bool compact)
+{
+	al_json_init(js, buf, size, compact);
+	js->pg_escape = true;
+}
+
 /* Keep at most max_items elements of an array and max_str bytes of a string. */
 void
 al_json_set_limits(AlJson *js, int max_items, int max_str)
@@ -120,6 +133,12 @@ js_escape(AlJson *js, const char *s, size_t n)
 				break;
 			case '\t':
 				piece = "\\t";
+				break;
+			case '\b':
+				piece = js->pg_escape ? "\\b" : "\\u0008";
+				break;
+			case '\f':
+				piece = js->pg_escape ? "\\f" : "\\u000c";
 				break;
 			default:
 				if (c >= 0x20)
@@ -229,6 +248,15 @@ al_json_int(AlJson *js, const char *key, int val)
 	char		num[16];
 
 	snprintf(num, sizeof(num), "%d", val);
+	al_json_raw(js, key, num);
+}
+
+void
+al_json_int64(AlJson *js, const char *key, int64 val)
+{
+	char		num[24];
+
+	snprintf(num, sizeof(num), INT64_FORMAT, val);
 	al_json_raw(js, key, num);
 }
 

@@ -86,6 +86,7 @@ char	   *al_export_directory = NULL;
 char	   *al_export_command = NULL;
 bool		al_require_export_before_purge = false;
 bool		al_log_to_server = false;
+int			al_log_to_server_format = AL_LOG_FORMAT_JSON;
 int			al_seal_delay_min = 60;
 int			al_max_future_s = 300;
 
@@ -96,6 +97,13 @@ bool		al_synchronous = false;
 int			al_on_failure = AL_ON_FAILURE_CONTINUE;
 char	   *al_standby_conninfo = NULL;
 bool		al_preloaded = false;
+
+static const struct config_enum_entry log_format_options[] = {
+	{"json", AL_LOG_FORMAT_JSON, false},
+	{"ocsf", AL_LOG_FORMAT_OCSF, false},
+	{"ecs", AL_LOG_FORMAT_ECS, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry on_failure_options[] = {
 	{"continue", AL_ON_FAILURE_CONTINUE, false},
@@ -347,6 +355,16 @@ define_settings(void)
 							 NULL,
 							 &al_log_to_server,
 							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("audit_log.log_to_server_format",
+							 "Form of the server-log line of each event: json (the columns of audit_log.events), ocsf or ecs.",
+							 "The same OCSF and ECS mappings as audit_log.export(); it applies to every audit_log: line, those of audit_log.log_to_server and those of events that could not be stored.",
+							 &al_log_to_server_format,
+							 AL_LOG_FORMAT_JSON,
+							 log_format_options,
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);

@@ -60,6 +60,7 @@
 #include "export.h"
 
 PG_FUNCTION_INFO_V1(audit_log_export_csv);
+PG_FUNCTION_INFO_V1(audit_log_export);
 
 /*
  * A timestamp in UTC in the compact form of file names: 20260301T000000Z.
@@ -210,6 +211,8 @@ do_export(ExportRun *run, ExportFiles *files)
 	struct stat st;
 	TimestampTz t_copy;
 	TimestampTz t_sync;
+	ExportFormat format = EXPORT_FORMAT_CSV;
+	ExportCompression compression = EXPORT_COMPRESSION_NONE;
 
 	check_export_privilege();
 
@@ -237,6 +240,20 @@ do_export(ExportRun *run, ExportFiles *files)
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("export source \"daily_login_activity\" is not available"),
 				 errdetail("The function audit_log.daily_login_activity(date, date, text) does not exist.")));
+	/* audit_log.export(): format and compression, checked before any file */
+	if (run->with_format)
+	{
+		format = export_parse_format(run->format);
+		compression = export_parse_compression(run->compression);
+		export_check_combination(run->source, format);
+		if (run->formula_guard && format != EXPORT_FORMAT_CSV)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("formula_guard applies to format \"csv\" only"),
+					 errdetail("Format \"%s\" writes JSON values, which a spreadsheet does not run as formulas.",
+							   run->format),
+					 errhint("Leave formula_guard false, or use format 'csv'.")));
+	}
 
 	dir = export_resolve_directory(run->directory);
 
@@ -248,9 +265,10 @@ do_export(ExportRun *run, ExportFiles *files)
 	 */
 	for (i = 0;; i++)
 	{
-		name = psprintf("audit_log_%s_%s_%s_%s.csv", run->source,
+		name = psprintf("audit_log_%s_%s_%s_%s%s", run->source,
 						compact_utc(run->from_time), compact_utc(run->to_time),
-						compact_utc(run->started_at));
+						compact_utc(run->started_at),
+						export_file_suffix(format, compression));
 		/* room for "/.", ".sha256.tmp" and the NUL */
 		if (strlen(dir) + strlen(name) + 16 > MAXPGPATH)
 			ereport(ERROR,
@@ -283,6 +301,7 @@ do_export(ExportRun *run, ExportFiles *files)
 	w.hash = pg_cryptohash_create(PG_SHA256);
 	if (w.hash == NULL || pg_cryptohash_init(w.hash) < 0)
 		elog(ERROR, "could not initialize SHA-256 checksum");
+	export_compress_begin(&w, compression);
 
 	/* Fixed formats for the file, whatever the session uses. */
 	nest = NewGUCNestLevel();
@@ -294,13 +313,23 @@ do_export(ExportRun *run, ExportFiles *files)
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 
 	sql = export_query(run);
 	t_copy = GetCurrentTimestamp();
-	run->rows = (int64) export_copy_to_writer(sql, &w);
+	if (format == EXPORT_FORMAT_CSV)
+		run->rows = (int64) export_copy_to_writer(sql, &w, true);
+	else
+	{
+		/* the JSON lines, made in C; jsonl of a column it cannot make, in SQL */
+		run->rows = export_lines_to_writer(sql, &w, format);
+		if (run->rows < 0)
+			run->rows = (int64) export_copy_to_writer(export_format_query(format, sql), &w, false);
+	}
 	AtEOXact_GUC(true, nest);
 
-	export_writer_flush(&w);
+	export_writer_finish(&w);
 	t_sync = GetCurrentTimestamp();
 	if (pg_fsync(w.fd) != 0)
 		ereport(ERROR,
@@ -342,17 +371,12 @@ do_export(ExportRun *run, ExportFiles *files)
 }
 
 /*
- * audit_log.export_csv(directory text, from_time timestamptz,
- *     to_time timestamptz, source text DEFAULT 'events',
- *     formula_guard boolean DEFAULT false)
- *     RETURNS TABLE (file text, rows bigint, bytes bigint, sha256 text)
- * and, with a fifth argument job_name (and a sixth, formula_guard), the
- * scheduled form audit_log._export_csv_job().
+ * Run an export whose arguments are in run, record it, and return its row.
  */
-Datum
-audit_log_export_csv(PG_FUNCTION_ARGS)
+static Datum
+export_main(FunctionCallInfo fcinfo, ExportRun *runp)
 {
-	ExportRun	run;
+	ExportRun	run = *runp;
 	MemoryContext callcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -360,37 +384,6 @@ audit_log_export_csv(PG_FUNCTION_ARGS)
 	bool		nulls[4] = {false, false, false, false};
 	char	   *cmd_error;
 	ExportFiles *files;
-
-	memset(&run, 0, sizeof(run));
-	run.started_at = GetCurrentTimestamp();
-	run.directory = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	run.have_from = !PG_ARGISNULL(1);
-	if (run.have_from)
-		run.from_time = PG_GETARG_TIMESTAMPTZ(1);
-	run.have_to = !PG_ARGISNULL(2);
-	if (run.have_to)
-		run.to_time = PG_GETARG_TIMESTAMPTZ(2);
-	run.source = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
-	if (PG_NARGS() > 4)
-	{
-		/*
-		 * export_csv(..., formula_guard boolean) (1.1), or
-		 * _export_csv_job(..., job_name text [, formula_guard boolean])
-		 */
-		Oid		   *argtypes;
-		int			nargs;
-
-		(void) get_func_signature(fcinfo->flinfo->fn_oid, &argtypes, &nargs);
-		if (argtypes[4] == BOOLOID)
-			run.formula_guard = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
-		else
-		{
-			if (!PG_ARGISNULL(4))
-				run.job_name = text_to_cstring(PG_GETARG_TEXT_PP(4));
-			if (PG_NARGS() > 5)
-				run.formula_guard = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
-		}
-	}
 
 	files = export_files_begin();
 
@@ -408,6 +401,7 @@ audit_log_export_csv(PG_FUNCTION_ARGS)
 		ErrorData  *edata;
 
 		export_redirect_stop();
+		export_compress_abort();
 		MemoryContextSwitchTo(callcxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -465,4 +459,86 @@ audit_log_export_csv(PG_FUNCTION_ARGS)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 
 	return (Datum) 0;
+}
+
+/* The arguments the two entry points share: directory, window, source. */
+static void
+export_common_args(FunctionCallInfo fcinfo, ExportRun *run)
+{
+	memset(run, 0, sizeof(*run));
+	run->started_at = GetCurrentTimestamp();
+	run->directory = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	run->have_from = !PG_ARGISNULL(1);
+	if (run->have_from)
+		run->from_time = PG_GETARG_TIMESTAMPTZ(1);
+	run->have_to = !PG_ARGISNULL(2);
+	if (run->have_to)
+		run->to_time = PG_GETARG_TIMESTAMPTZ(2);
+	run->source = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+}
+
+/*
+ * audit_log.export_csv(directory text, from_time timestamptz,
+ *     to_time timestamptz, source text DEFAULT 'events',
+ *     formula_guard boolean DEFAULT false)
+ *     RETURNS TABLE (file text, rows bigint, bytes bigint, sha256 text)
+ * (1.1; the same as export(..., 'csv', 'none', formula_guard)), and the
+ * 1.0 forms: export_csv() without formula_guard, and the scheduled form
+ * audit_log._export_csv_job(..., job_name text) that pg_cron jobs made
+ * under 1.0 reach through the 1.0 _scheduled_export.  The fifth argument
+ * tells them apart by its type.
+ */
+Datum
+audit_log_export_csv(PG_FUNCTION_ARGS)
+{
+	ExportRun	run;
+
+	export_common_args(fcinfo, &run);
+	if (PG_NARGS() > 4)
+	{
+		Oid		   *argtypes;
+		int			nargs;
+
+		(void) get_func_signature(fcinfo->flinfo->fn_oid, &argtypes, &nargs);
+		if (argtypes[4] == BOOLOID)
+			run.formula_guard = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+		else if (!PG_ARGISNULL(4))
+			run.job_name = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	}
+	return export_main(fcinfo, &run);
+}
+
+/*
+ * audit_log.export(directory text, from_time timestamptz,
+ *     to_time timestamptz, source text DEFAULT 'events',
+ *     format text DEFAULT 'csv', compression text DEFAULT 'none',
+ *     formula_guard boolean DEFAULT false)
+ *     RETURNS TABLE (file text, rows bigint, bytes bigint, sha256 text)
+ * and, with an eighth argument job_name, the scheduled form
+ * audit_log._export_job() (1.1).  A null formula_guard is false, as in
+ * export_csv().
+ */
+Datum
+audit_log_export(PG_FUNCTION_ARGS)
+{
+	ExportRun	run;
+
+	export_common_args(fcinfo, &run);
+
+	/*
+	 * Dispatch by source.  'events' and 'daily_login_activity' are written
+	 * here; the HTML report (source 'report', format 'html', issue 18) is
+	 * its own function, audit_log._export_report(), and its dispatch goes
+	 * here, before the arguments of the row exports are read.
+	 */
+
+	/* a null format or compression is refused by do_export, and recorded */
+	run.with_format = true;
+	run.format = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	run.compression = PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5));
+	if (PG_NARGS() > 6)
+		run.formula_guard = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
+	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
+		run.job_name = text_to_cstring(PG_GETARG_TEXT_PP(7));
+	return export_main(fcinfo, &run);
 }

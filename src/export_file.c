@@ -83,19 +83,19 @@ export_exit_callback(int code, Datum arg)
 }
 
 /*
- * Write out the buffer: update the checksum, write, and now and then ask
- * the kernel to start writeback so that the final fsync has little left
- * to do.
+ * Write bytes to the file as they are: update the checksum, write, and now
+ * and then ask the kernel to start writeback so that the final fsync has
+ * little left to do.  The compressor's output comes here too.
  */
 void
-export_writer_flush(ExportWriter *w)
+export_writer_write_out(ExportWriter *w, const char *data, size_t len)
 {
-	char	   *p = w->buf;
-	size_t		left = w->used;
+	const char *p = data;
+	size_t		left = len;
 
-	if (left == 0)
+	if (len == 0)
 		return;
-	if (pg_cryptohash_update(w->hash, (const uint8 *) w->buf, w->used) < 0)
+	if (pg_cryptohash_update(w->hash, (const uint8 *) data, len) < 0)
 		elog(ERROR, "could not update SHA-256 checksum");
 
 	while (left > 0)
@@ -118,8 +118,7 @@ export_writer_flush(ExportWriter *w)
 		p += n;
 		left -= n;
 	}
-	w->bytes += w->used;
-	w->used = 0;
+	w->bytes += len;
 
 	if (w->bytes - w->flushed >= EXPORT_FLUSH_AFTER)
 	{
@@ -128,8 +127,44 @@ export_writer_flush(ExportWriter *w)
 	}
 }
 
-static void
-writer_append(ExportWriter *w, const char *data, size_t len)
+/*
+ * Write out the buffer, through the compressor when the run has one.
+ */
+void
+export_writer_flush(ExportWriter *w)
+{
+	if (w->used == 0)
+		return;
+	if (w->compressor != NULL)
+		export_compress_data(w, w->buf, w->used, false);
+	else
+		export_writer_write_out(w, w->buf, w->used);
+	w->used = 0;
+}
+
+/*
+ * Write out what is left, and end the compressed stream.
+ */
+void
+export_writer_finish(ExportWriter *w)
+{
+	if (w->compressor != NULL)
+	{
+		export_compress_data(w, w->buf, w->used, true);
+		w->used = 0;
+		export_compress_end(w);
+	}
+	else
+		export_writer_flush(w);
+}
+
+/*
+ * Append bytes to the writer's buffer, writing it out (through the
+ * compressor) each time it is full: COPY's CopyData and the JSON lines of
+ * export_lines.c come here.
+ */
+void
+export_writer_append(ExportWriter *w, const char *data, size_t len)
 {
 	while (len > 0)
 	{
@@ -155,7 +190,7 @@ export_putmessage(char msgtype, const char *s, size_t len)
 {
 	if (msgtype == 'd')
 	{
-		writer_append(redirect_writer, s, len);
+		export_writer_append(redirect_writer, s, len);
 		return 0;
 	}
 	if (msgtype == 'H' || msgtype == 'c')
@@ -350,10 +385,13 @@ export_open_new_file(const char *path)
 
 /*
  * Run COPY (query) TO STDOUT (FORMAT csv, HEADER, ENCODING 'UTF8') into the
- * writer.  Returns the number of rows.
+ * writer.  Returns the number of rows.  Without csv, the query has one text
+ * column (a JSON line) written as it is: CSV mode without header, with a
+ * delimiter and quote character (0x01, 0x02) that JSON text always
+ * escapes, so that no value is ever quoted (export_format.c).
  */
 uint64
-export_copy_to_writer(const char *sql, ExportWriter *w)
+export_copy_to_writer(const char *sql, ExportWriter *w, bool csv)
 {
 	List	   *raw;
 	ParseState *pstate;
@@ -369,8 +407,12 @@ export_copy_to_writer(const char *sql, ExportWriter *w)
 	pstate->p_sourcetext = sql;
 
 	options = list_make3(makeDefElem("format", (Node *) makeString(pstrdup("csv")), -1),
-						 makeDefElem("header", (Node *) makeString(pstrdup("true")), -1),
+						 makeDefElem("header", (Node *) makeString(pstrdup(csv ? "true" : "false")), -1),
 						 makeDefElem("encoding", (Node *) makeString(pstrdup("UTF8")), -1));
+	if (!csv)
+		options = lappend(lappend(options,
+								  makeDefElem("delimiter", (Node *) makeString(pstrdup("\x01")), -1)),
+						  makeDefElem("quote", (Node *) makeString(pstrdup("\x02")), -1));
 
 	redirect_start(w);
 	cstate = al_begin_copy_to(pstate, NULL, linitial_node(RawStmt, raw), InvalidOid,

@@ -394,7 +394,7 @@ static char *
 run_entry_data(ExportRun *run, bool have_from, bool have_to)
 {
 	const char *strs[] = {run->file, run->sha256, run->source, run->directory,
-	run->job_name, run->error};
+	run->job_name, run->error, run->format, run->compression};
 	size_t		size = 512;
 	char	   *buf;
 	char		num[32];
@@ -424,6 +424,10 @@ run_entry_data(ExportRun *run, bool have_from, bool have_to)
 	al_json_str(&js, "from", have_from ? iso_utc(run->from_time) : NULL);
 	al_json_str(&js, "to", have_to ? iso_utc(run->to_time) : NULL);
 	al_json_str(&js, "source", run->source);
+	if (run->format)
+		al_json_str(&js, "format", run->format);
+	if (run->compression)
+		al_json_str(&js, "compression", run->compression);
 	al_json_str(&js, "directory", run->directory);
 	if (run->job_name)
 		al_json_str(&js, "job_name", run->job_name);

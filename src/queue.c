@@ -58,10 +58,13 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
+#include "catalog/pg_type.h"
+#include "utils/json.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
 #include "al_json.h"
+#include "export.h"
 #include "audit_log.h"
 #include "queue.h"
 
@@ -618,6 +621,108 @@ al_format_event_json(const AuditEvent *ev, char *buf, size_t len)
 	(void) al_json_finish(&js);
 }
 
+/* A text of the event for its OCSF and ECS forms: NULL for an empty one. */
+static const char *
+null_if_empty(const char *s)
+{
+	return s[0] != '\0' ? s : NULL;
+}
+
+/*
+ * The server-log line's JSON in the form audit_log.log_to_server_format
+ * names: json (al_format_event_json: the columns of audit_log.events), or
+ * an OCSF event or an ECS document with the mappings of the exports
+ * (export_lines.c; the event's user_email and logged_time are not known
+ * here and are left out, event.action is in ASCII lower case).  No
+ * allocation: usable in emit_log_hook.
+ */
+static void
+al_format_event_line(const AuditEvent *ev, char *buf, size_t len)
+{
+	AlEventText t;
+	AlJson		js;
+	char		uuid[37];
+	char		ts[MAXDATELEN + 1];
+	char		ip[AL_ADDR_LEN];
+	char		pid[16];
+	char		message[AL_TYPE_LEN + 32];
+	char		action[AL_TYPE_LEN];
+	static const char hex[] = "0123456789abcdef";
+	const char *category;
+	int			tz = 0;
+	int			i,
+				j;
+
+	if (al_log_to_server_format == AL_LOG_FORMAT_JSON)
+	{
+		al_format_event_json(ev, buf, len);
+		return;
+	}
+
+	for (i = 0, j = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			uuid[j++] = '-';
+		uuid[j++] = hex[ev->event_id.data[i] >> 4];
+		uuid[j++] = hex[ev->event_id.data[i] & 0x0F];
+	}
+	uuid[j] = '\0';
+	category = ev->category < AL_NUM_CATEGORIES ? al_category_names[ev->category] : "";
+
+	memset(&t, 0, sizeof(t));
+	t.event_id = uuid;
+	if (TIMESTAMP_NOT_FINITE(ev->request_time))
+		strlcpy(ts, "", sizeof(ts));
+	else
+		(void) JsonEncodeDateTime(ts, TimestampTzGetDatum(ev->request_time), TIMESTAMPTZOID, &tz);
+	t.request_time = ts;
+	/* epoch milliseconds, rounded down */
+	{
+		int64		us = ev->request_time +
+			(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+
+		t.request_ms = us >= 0 ? us / 1000 : -((-us + 999) / 1000);
+	}
+	t.category = category;
+	t.type = ev->event_type;
+	t.success = ev->success;
+	t.reason = null_if_empty(ev->reason_code);
+	t.user_name = null_if_empty(ev->user_name);
+	t.object_name = null_if_empty(ev->object_name);
+	t.client_addr = null_if_empty(ev->client_addr);
+	if (t.client_addr != NULL)
+	{
+		strlcpy(ip, ev->client_addr, sizeof(ip));
+		ip[strcspn(ip, "/")] = '\0';
+		t.client_ip = ip;
+	}
+	t.application_name = null_if_empty(ev->application_name);
+	t.database_name = null_if_empty(ev->database_name);
+	snprintf(pid, sizeof(pid), "%d", (int) ev->backend_pid);
+	t.backend_pid = pid;
+	t.session_id = null_if_empty(ev->session_id);
+	t.source_node = null_if_empty(al_source_node());
+	t.entry_data = ev->entry_data[0] != '\0' ? ev->entry_data : "{}";
+	snprintf(message, sizeof(message), "%s %s", category, ev->event_type);
+	t.message = message;
+	al_event_action_ascii(ev->event_type, action, sizeof(action));
+	t.action = action;
+
+	for (i = 0; i < 2; i++)
+	{
+		al_json_init(&js, buf, len, true);
+		if (al_log_to_server_format == AL_LOG_FORMAT_OCSF)
+			al_event_ocsf(&js, &t);
+		else
+			al_event_ecs(&js, &t);
+		if (al_json_finish(&js))
+			return;
+		/* too long: entry_data (the longest part) is left out */
+		t.entry_data = "{}";
+	}
+	al_format_event_json(ev, buf, len);
+}
+
 /*
  * Write an event to the server log as one line "audit_log: {json}".  Used
  * for audit_log.log_to_server and for events that found the queue full.
@@ -631,7 +736,7 @@ al_log_event_line(const AuditEvent *ev, bool dropped)
 	if (al_in_log_line)
 		return;
 	al_in_log_line = true;
-	al_format_event_json(ev, line, sizeof(line));
+	al_format_event_line(ev, line, sizeof(line));
 	if (dropped)
 		ereport(LOG,
 				(errmsg("audit_log: %s", line),
@@ -656,7 +761,7 @@ al_log_dropped_event(const AuditEvent *ev, const char *why)
 	if (al_in_log_line)
 		return;
 	al_in_log_line = true;
-	al_format_event_json(ev, line, sizeof(line));
+	al_format_event_line(ev, line, sizeof(line));
 	ereport(LOG,
 			(errmsg("audit_log: %s", line),
 			 errdetail("This event could not be written to audit_log.events: %s.", why),

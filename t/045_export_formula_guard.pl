@@ -78,7 +78,7 @@ $node->safe_psql('postgres',
 like($node->safe_psql('postgres', "SELECT command FROM cron.job WHERE jobname = 'audit_log_export_guardjob'"),
 	qr/, true\)$/, 'the job runs the export with the guard');
 $node->safe_psql('postgres',
-	"SELECT audit_log._scheduled_export('guardjob', 'sched', 'events', '1 day', true)");
+	"SELECT audit_log._scheduled_export('guardjob', 'sched', 'events', '1 day', 'csv', 'none', true)");
 my @sched = split /\n/, $node->safe_psql('postgres',
 	"SELECT file FROM audit_log.export_runs WHERE job_name = 'guardjob' AND rows > 0");
 ok(@sched >= 1, 'the scheduled export wrote the window with the rows');

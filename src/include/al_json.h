@@ -30,6 +30,7 @@ typedef struct AlJson
 	bool		overflow;		/* something was left out for lack of room */
 	bool		cut;			/* the member being written does not fit */
 	bool		compact;		/* "," and ":" rather than ", " and ": " */
+	bool		pg_escape;		/* \b and \f short too, as PostgreSQL's json */
 	int			max_items;		/* array elements kept, then "... N more" */
 	int			max_str;		/* bytes of a string value kept, then "..." */
 	int			depth;			/* open containers inside the outer object */
@@ -42,6 +43,8 @@ typedef struct AlJson
 /* al_json.c */
 extern void al_json_init(AlJson *js, char *buf, size_t size, bool compact);
 extern void al_json_set_limits(AlJson *js, int max_items, int max_str);
+extern void al_json_init_pg(AlJson *js, char *buf, size_t size, bool compact);
+extern void al_json_int64(AlJson *js, const char *key, int64 val);
 extern void al_json_str(AlJson *js, const char *key, const char *val);
 extern void al_json_bool(AlJson *js, const char *key, bool val);
 extern void al_json_int(AlJson *js, const char *key, int val);

@@ -119,6 +119,15 @@ extern char *al_export_directory;
 extern char *al_export_command;
 extern bool al_require_export_before_purge;
 extern bool al_log_to_server;
+
+/* audit_log.log_to_server_format: the form of the server-log line */
+typedef enum AlLogFormat
+{
+	AL_LOG_FORMAT_JSON,			/* the columns of audit_log.events */
+	AL_LOG_FORMAT_OCSF,			/* as export(format => 'ocsf') */
+	AL_LOG_FORMAT_ECS			/* as export(format => 'ecs') */
+} AlLogFormat;
+extern int	al_log_to_server_format;
 extern int	al_seal_delay_min;
 extern int	al_max_future_s;	/* audit_log.max_future, in seconds */
 extern bool al_allow_drop;
