@@ -253,3 +253,317 @@ REVOKE ALL ON FUNCTION audit_log.schedule_export(text, text, text, text, interva
 
 GRANT EXECUTE ON FUNCTION audit_log.export(text, timestamptz, timestamptz, text, text, text) TO audit_log_reader, audit_log_admin;
 GRANT EXECUTE ON FUNCTION audit_log.schedule_export(text, text, text, text, interval, text, text) TO audit_log_admin;
+
+/* ---- issue 18: the HTML report ---- */
+
+/*
+ * Text made safe for HTML, in element content and in quoted attribute
+ * values alike: & < > " ' become entities.  NULL becomes ''.
+ */
+CREATE FUNCTION audit_log._report_html(t text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+		pg_catalog.replace(COALESCE(t, ''), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+		'"', '&quot;'), '''', '&#39;')
+$$;
+
+COMMENT ON FUNCTION audit_log._report_html(text)
+	IS 'text escaped for HTML content and quoted attributes (the HTML report)';
+
+/*
+ * The HTML report of [from_time, to_time), days in time_zone (NULL: the
+ * session's TimeZone): one self-contained HTML5 document.  What it holds,
+ * top to bottom:
+ *   - totals (events, successful and failed logins, days), the worst day
+ *     (most failed logins; the earliest of equals), the top 10 client
+ *     addresses and roles of failed logins: static HTML, read without JS;
+ *   - an inline SVG combo chart, drawn here: one bar per day of successful
+ *     logins, a line with one point per day of failed logins, every day of
+ *     the window zero-filled;
+ *   - filters (category, status, user) and a table of the window's events,
+ *     at most 100 per day (the first by request_time), with a row "and K
+ *     more" for a day that has more;
+ *   - a small inline script: a click on a day (its bar, its column or its
+ *     point) keeps only that day in the chart's highlight and in the table,
+ *     a second click on it or the reset button brings the whole window
+ *     back; the filters hide the rows that do not match.
+ * No request leaves the page: the Content-Security-Policy allows no source
+ * at all but inline style and the one script, named by its SHA-256, so that
+ * even a value that escaped the escaping could run nothing.  Every value
+ * from the table goes through _report_html.  Two scans of the window (the
+ * per-day counts, and the failed logins for the top lists) and one index
+ * range of at most 100 rows per day.
+ */
+CREATE FUNCTION audit_log._export_report(from_time timestamptz, to_time timestamptz,
+	time_zone text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	per_day CONSTANT integer := 100;	-- rows of the table per day (README, doc/export.md)
+	top_n CONSTANT integer := 10;		-- rows of each top list
+	slot CONSTANT integer := 14;		-- chart: width of a day, px
+	plot_h CONSTANT integer := 200;		-- chart: height of the plot, px
+	left_m CONSTANT integer := 56;		-- chart: room for the y axis labels
+	tz text := COALESCE(time_zone, pg_catalog.current_setting('TimeZone'));
+	d0 date;
+	d1 date;
+	days date[];
+	n_all bigint[];
+	n_ok bigint[];
+	n_bad bigint[];
+	ndays integer;
+	top bigint;
+	worst integer := 0;
+	tot_all bigint := 0;
+	tot_ok bigint := 0;
+	tot_bad bigint := 0;
+	top_addr text;
+	top_role text;
+	chart text := '';
+	line text := '';
+	points text := '';
+	labels text := '';
+	tbody text := '';
+	rows_html text[];
+	cats text;
+	js text;
+	css text;
+	x integer;
+	step integer;
+	h integer;
+	i integer;
+BEGIN
+	IF from_time IS NULL OR to_time IS NULL THEN
+		RAISE EXCEPTION 'from_time and to_time must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT pg_catalog.isfinite(from_time) OR NOT pg_catalog.isfinite(to_time) THEN
+		RAISE EXCEPTION 'from_time and to_time must be finite'
+			USING ERRCODE = 'datetime_field_overflow';
+	END IF;
+	IF from_time >= to_time THEN
+		RAISE EXCEPTION 'from_time must be earlier than to_time'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A report covers the half-open range [from_time, to_time).';
+	END IF;
+	-- a bad zone name fails here, with PostgreSQL's own error (22023)
+	d0 := (from_time AT TIME ZONE tz)::date;
+	d1 := ((to_time - interval '1 microsecond') AT TIME ZONE tz)::date;
+	IF d1 - d0 >= 3660 THEN
+		RAISE EXCEPTION 'a report covers at most 3660 days'
+			USING ERRCODE = 'program_limit_exceeded',
+				  DETAIL = pg_catalog.format('The window from %s to %s has %s days.', d0, d1, d1 - d0 + 1);
+	END IF;
+
+	/* Per day: every event, successful and failed logins (one scan). */
+	SELECT pg_catalog.array_agg(g.d ORDER BY g.d),
+		   pg_catalog.array_agg(COALESCE(c.n, 0) ORDER BY g.d),
+		   pg_catalog.array_agg(COALESCE(c.s, 0) ORDER BY g.d),
+		   pg_catalog.array_agg(COALESCE(c.f, 0) ORDER BY g.d)
+	  INTO days, n_all, n_ok, n_bad
+	  FROM audit_log.days(d0, d1) AS g(d)
+	  LEFT JOIN (
+		SELECT (e.request_time AT TIME ZONE tz)::date AS d,
+			   pg_catalog.count(*) AS n,
+			   pg_catalog.count(*) FILTER (WHERE e.event_category = 'ACCESS_SIGMA'
+					AND e.event_type = 'LOGIN' AND e.event_status = 'SUCCESS') AS s,
+			   pg_catalog.count(*) FILTER (WHERE e.event_category = 'ACCESS_SIGMA'
+					AND e.event_type = 'LOGIN' AND e.event_status = 'FAILURE') AS f
+		  FROM audit_log.events e
+		 WHERE e.request_time >= from_time AND e.request_time < to_time
+		 GROUP BY 1) c ON c.d = g.d;
+	ndays := pg_catalog.array_length(days, 1);
+
+	top := 1;
+	FOR i IN 1 .. ndays LOOP
+		tot_all := tot_all + n_all[i];
+		tot_ok := tot_ok + n_ok[i];
+		tot_bad := tot_bad + n_bad[i];
+		top := GREATEST(top, n_ok[i], n_bad[i]);
+		IF n_bad[i] > 0 AND (worst = 0 OR n_bad[i] > n_bad[worst]) THEN
+			worst := i;
+		END IF;
+	END LOOP;
+
+	/* The top client addresses and roles of failed logins (one scan). */
+	WITH f AS MATERIALIZED (
+		SELECT COALESCE(pg_catalog.host(e.client_addr), 'local') AS a,
+			   COALESCE(e.user_name, '') AS u
+		  FROM audit_log.events e
+		 WHERE e.request_time >= from_time AND e.request_time < to_time
+		   AND e.event_category = 'ACCESS_SIGMA' AND e.event_type = 'LOGIN'
+		   AND e.event_status = 'FAILURE'
+	)
+	SELECT (SELECT COALESCE(pg_catalog.string_agg(pg_catalog.format(
+				'<tr><td>%s</td><td class="n">%s</td></tr>',
+				audit_log._report_html(t.a), t.n), E'\n' ORDER BY t.n DESC, t.a), '')
+			  FROM (SELECT f.a, pg_catalog.count(*) AS n FROM f GROUP BY f.a
+					ORDER BY 2 DESC, 1 LIMIT top_n) t),
+		   (SELECT COALESCE(pg_catalog.string_agg(pg_catalog.format(
+				'<tr><td>%s</td><td class="n">%s</td></tr>',
+				audit_log._report_html(t.u), t.n), E'\n' ORDER BY t.n DESC, t.u), '')
+			  FROM (SELECT f.u, pg_catalog.count(*) AS n FROM f GROUP BY f.u
+					ORDER BY 2 DESC, 1 LIMIT top_n) t)
+	  INTO top_addr, top_role;
+
+	/* The chart: bars (successful), a line with points (failed). */
+	step := GREATEST(1, (ndays + 9) / 10);
+	FOR i IN 1 .. ndays LOOP
+		x := left_m + (i - 1) * slot;
+		h := (n_ok[i] * plot_h / top)::integer;
+		chart := chart || pg_catalog.format(
+			'<g class="day" data-day="%s"><title>%s: %s successful, %s failed logins</title>'
+			'<rect class="hit" x="%s" y="10" width="%s" height="%s"/>'
+			'<rect class="bar" data-day="%s" x="%s" y="%s" width="%s" height="%s"/></g>',
+			days[i], days[i], n_ok[i], n_bad[i], x, slot, plot_h,
+			days[i], x + 2, 10 + plot_h - h, slot - 4, h);
+		line := line || pg_catalog.format('%s,%s ', x + slot / 2,
+			10 + plot_h - (n_bad[i] * plot_h / top)::integer);
+		points := points || pg_catalog.format(
+			'<circle class="pt" data-day="%s" cx="%s" cy="%s" r="3.5"><title>%s: %s failed logins</title></circle>',
+			days[i], x + slot / 2, 10 + plot_h - (n_bad[i] * plot_h / top)::integer,
+			days[i], n_bad[i]);
+		IF (i - 1) % step = 0 THEN
+			labels := labels || pg_catalog.format('<text x="%s" y="%s">%s</text>',
+				x, plot_h + 28, pg_catalog.to_char(days[i], 'MM-DD'));
+		END IF;
+	END LOOP;
+	chart := pg_catalog.format(
+		'<svg id="chart" role="img" aria-label="daily logins" xmlns="http://www.w3.org/2000/svg"'
+		' viewBox="0 0 %s %s" width="%s" height="%s">'
+		'<line class="axis" x1="%s" y1="%s" x2="%s" y2="%s"/>'
+		'<text x="4" y="16">%s</text><text x="4" y="%s">0</text>'
+		'%s<polyline class="fail" points="%s"/>%s%s</svg>',
+		left_m + ndays * slot + 10, plot_h + 40, left_m + ndays * slot + 10, plot_h + 40,
+		left_m, 10 + plot_h, left_m + ndays * slot, 10 + plot_h,
+		top, 10 + plot_h, chart, pg_catalog.rtrim(line), points, labels);
+
+	/* The table: the first per_day events of each day, then "and K more". */
+	SELECT pg_catalog.array_agg(r.html ORDER BY r.d)
+	  INTO rows_html
+	  FROM (
+		SELECT g.d,
+			   (SELECT COALESCE(pg_catalog.string_agg(pg_catalog.format(
+					'<tr data-day="%s" data-cat="%s" data-status="%s" data-user="%s">'
+					'<td>%s</td><td>%s</td><td>%s</td><td class="s-%s">%s</td><td>%s</td>'
+					'<td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>',
+					g.d, e.event_category, e.event_status, audit_log._report_html(e.user_name),
+					pg_catalog.to_char(e.request_time AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS'),
+					e.event_category, audit_log._report_html(e.event_type),
+					e.event_status, e.event_status,
+					audit_log._report_html(e.event_status_reason_code),
+					audit_log._report_html(e.user_name),
+					audit_log._report_html(e.object_name),
+					audit_log._report_html(pg_catalog.host(e.client_addr)),
+					audit_log._report_html(e.database_name)),
+					E'\n' ORDER BY e.request_time, e.event_id), '')
+				  FROM (SELECT * FROM audit_log.events e
+						 WHERE e.request_time >= GREATEST(from_time, audit_log.day_start(g.d, tz))
+						   AND e.request_time < LEAST(to_time, audit_log.day_start(g.d + 1, tz))
+						 ORDER BY e.request_time, e.event_id
+						 LIMIT per_day) e) AS html
+		  FROM audit_log.days(d0, d1) AS g(d)) r;
+	FOR i IN 1 .. ndays LOOP
+		IF rows_html[i] <> '' THEN
+			tbody := tbody || rows_html[i] || E'\n';
+		END IF;
+		IF n_all[i] > per_day THEN
+			tbody := tbody || pg_catalog.format(
+				'<tr class="more" data-day="%s"><td colspan="9">%s: and %s more events'
+				' (the report lists the first %s of each day)</td></tr>' || E'\n',
+				days[i], days[i], n_all[i] - per_day, per_day);
+		END IF;
+	END LOOP;
+
+	SELECT pg_catalog.string_agg(pg_catalog.format('<option>%s</option>', c), '' ORDER BY c)
+	  INTO cats
+	  FROM pg_catalog.unnest(pg_catalog.enum_range(NULL::audit_log.event_category)) AS c;
+
+	css := 'body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}'
+		'h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}'
+		'table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}'
+		'td.n{text-align:right}.cards{display:flex;gap:2em;flex-wrap:wrap}'
+		'.s-FAILURE{color:#b00020;font-weight:bold}tr.more td{font-style:italic;color:#666}'
+		'#chart .bar{fill:#4a7bd0}#chart .hit{fill:transparent;cursor:pointer}'
+		'#chart .fail{fill:none;stroke:#d03030;stroke-width:2}#chart .pt{fill:#d03030;cursor:pointer}'
+		'#chart .axis{stroke:#888}#chart text{font-size:10px;fill:#555}'
+		'#chart .dim{opacity:.25}#chart .sel .bar{fill:#1f3f80}'
+		'[hidden]{display:none!important}';
+	js := '(function(){var sel=null;'
+		'var rows=[].slice.call(document.querySelectorAll("#events tbody tr"));'
+		'var cat=document.getElementById("f-cat"),st=document.getElementById("f-status"),'
+		'us=document.getElementById("f-user"),rs=document.getElementById("reset"),'
+		'shown=document.getElementById("shown");'
+		'function apply(){var c=cat.value,s=st.value,u=us.value.toLowerCase(),n=0;'
+		'rows.forEach(function(r){var d=r.dataset,ok=!sel||d.day===sel;'
+		'if(r.classList.contains("more")){ok=ok&&!c&&!s&&!u;}'
+		'else{ok=ok&&(!c||d.cat===c)&&(!s||d.status===s)&&(!u||(d.user||"").toLowerCase().indexOf(u)>=0);if(ok)n++;}'
+		'r.hidden=!ok;});'
+		'[].forEach.call(document.querySelectorAll("#chart [data-day]"),function(e){'
+		'e.classList.toggle("dim",sel!==null&&e.dataset.day!==sel);'
+		'e.classList.toggle("sel",e.dataset.day===sel);});'
+		'shown.textContent=n+" events shown"+(sel?" for "+sel:" for the whole window");rs.hidden=!sel;}'
+		'document.getElementById("chart").addEventListener("click",function(ev){'
+		'var t=ev.target.closest("[data-day]");if(!t)return;'
+		'sel=(sel===t.dataset.day)?null:t.dataset.day;apply();});'
+		'rs.addEventListener("click",function(){sel=null;apply();});'
+		'[cat,st].forEach(function(e){e.addEventListener("change",apply);});'
+		'us.addEventListener("input",apply);'
+		'document.getElementById("filters").hidden=false;apply();})();';
+
+	RETURN '<!DOCTYPE html>' || E'\n'
+		|| '<html lang="en"><head><meta charset="utf-8">'
+		|| '<meta http-equiv="Content-Security-Policy" content="default-src ''none''; style-src ''unsafe-inline''; script-src ''sha256-'
+		|| pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(js, 'UTF8')), 'base64') || '''">'
+		|| '<meta name="viewport" content="width=device-width, initial-scale=1">'
+		|| pg_catalog.format('<title>audit_log report %s to %s</title>', d0, d1)
+		|| '<style>' || css || '</style></head><body>' || E'\n'
+		|| pg_catalog.format('<h1>Audit log report: %s to %s</h1>', d0, d1)
+		|| pg_catalog.format('<p>Window [%s, %s), days in time zone %s. Written %s.</p>',
+			audit_log._report_html(pg_catalog.to_char(from_time AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS')),
+			audit_log._report_html(pg_catalog.to_char(to_time AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS')),
+			audit_log._report_html(tz),
+			audit_log._report_html(pg_catalog.to_char(pg_catalog.now() AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS')))
+		|| E'\n<section id="summary"><h2>Summary</h2><div class="cards">'
+		|| pg_catalog.format('<table id="totals"><tr><th>events</th><td class="n">%s</td></tr>'
+			'<tr><th>successful logins</th><td class="n">%s</td></tr>'
+			'<tr><th>failed logins</th><td class="n">%s</td></tr>'
+			'<tr><th>days</th><td class="n">%s</td></tr>'
+			'<tr><th>worst day</th><td id="worst" data-day="%s">%s</td></tr></table>',
+			tot_all, tot_ok, tot_bad, ndays,
+			CASE WHEN worst > 0 THEN days[worst]::text ELSE '' END,
+			CASE WHEN worst > 0 THEN pg_catalog.format('%s (%s failed logins)', days[worst], n_bad[worst])
+				 ELSE 'none (no failed login)' END)
+		|| '<table id="top-addresses"><tr><th>client address (failed logins)</th><th>count</th></tr>'
+		|| top_addr || '</table>'
+		|| '<table id="top-roles"><tr><th>role (failed logins)</th><th>count</th></tr>'
+		|| top_role || '</table></div></section>' || E'\n'
+		|| '<section><h2>Daily logins: successful (bars), failed (line)</h2>'
+		|| chart || '</section>' || E'\n'
+		|| '<section><h2>Events</h2>'
+		|| '<noscript><p>The filters and the drill-down by day need JavaScript; the summary, the chart and the table are complete without it.</p></noscript>'
+		|| '<p id="filters" hidden>Category <select id="f-cat"><option value="">all</option>' || cats || '</select> '
+		|| 'Status <select id="f-status"><option value="">all</option><option>SUCCESS</option><option>FAILURE</option></select> '
+		|| 'User <input id="f-user" type="search" placeholder="contains"> '
+		|| '<button id="reset" type="button" hidden>Show the whole window</button> <span id="shown"></span></p>'
+		|| pg_catalog.format('<p>At most %s events per day are listed (the first of the day); a row says how many more a day had.</p>', per_day)
+		|| '<table id="events"><thead><tr><th>time</th><th>category</th><th>type</th><th>status</th><th>reason</th>'
+		|| '<th>user</th><th>object</th><th>client</th><th>database</th></tr></thead><tbody>' || E'\n'
+		|| tbody || '</tbody></table></section>' || E'\n'
+		|| '<script>' || js || '</script></body></html>' || E'\n';
+END
+$$;
+
+COMMENT ON FUNCTION audit_log._export_report(timestamptz, timestamptz, text)
+	IS 'the self-contained HTML report of [from_time, to_time), days in a time zone (NULL: the session''s): what export(source => ''report'', format => ''html'') writes';
+
+REVOKE ALL ON FUNCTION audit_log._report_html(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._export_report(timestamptz, timestamptz, text) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION audit_log._report_html(text) TO audit_log_admin;
+GRANT EXECUTE ON FUNCTION audit_log._export_report(timestamptz, timestamptz, text) TO audit_log_admin;
