@@ -306,7 +306,8 @@ AS $$
 DECLARE
 	per_day CONSTANT integer := 100;	-- rows of the table per day (README, doc/export.md)
 	top_n CONSTANT integer := 10;		-- rows of each top list
-	slot CONSTANT integer := 14;		-- chart: width of a day, px
+	slot integer;						-- chart: width of a day, px
+	gap integer;						-- chart: room between two bars, px
 	plot_h CONSTANT integer := 200;		-- chart: height of the plot, px
 	left_m CONSTANT integer := 56;		-- chart: room for the y axis labels
 	tz text := COALESCE(time_zone, pg_catalog.current_setting('TimeZone'));
@@ -412,7 +413,9 @@ BEGIN
 	  INTO top_addr, top_role;
 
 	/* The chart: bars (successful), a line with points (failed). */
-	step := GREATEST(1, (ndays + 9) / 10);
+	slot := GREATEST(8, LEAST(40, 900 / ndays));
+	gap := GREATEST(2, slot / 4);
+	step := (36 + slot - 1) / slot;		-- a label (MM-DD) every 36 px or more
 	FOR i IN 1 .. ndays LOOP
 		x := left_m + (i - 1) * slot;
 		h := (n_ok[i] * plot_h / top)::integer;
@@ -421,7 +424,7 @@ BEGIN
 			'<rect class="hit" x="%s" y="10" width="%s" height="%s"/>'
 			'<rect class="bar" data-day="%s" x="%s" y="%s" width="%s" height="%s"/></g>',
 			days[i], days[i], n_ok[i], n_bad[i], x, slot, plot_h,
-			days[i], x + 2, 10 + plot_h - h, slot - 4, h);
+			days[i], x + gap / 2, 10 + plot_h - h, slot - gap, h);
 		line := line || pg_catalog.format('%s,%s ', x + slot / 2,
 			10 + plot_h - (n_bad[i] * plot_h / top)::integer);
 		points := points || pg_catalog.format(
