@@ -293,15 +293,18 @@ COMMENT ON FUNCTION audit_log._report_html(text)
  * No request leaves the page: the Content-Security-Policy allows no source
  * at all but inline style and the one script, named by its SHA-256, so that
  * even a value that escaped the escaping could run nothing.  Every value
- * from the table goes through _report_html.  Two scans of the window (the
- * per-day counts, and the failed logins for the top lists) and one index
- * range of at most 100 rows per day.
+ * from the table goes through _report_html.  Cost: the per-day counts come
+ * from the hourly rollups where maintain() has made them (a scan of the
+ * rest), the top lists from one scan of the window's failed logins, the
+ * table from one index range of at most 100 rows per day.  JIT is off: its
+ * compile time is far more than it saves on these queries.
  */
 CREATE FUNCTION audit_log._export_report(from_time timestamptz, to_time timestamptz,
 	time_zone text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
 	per_day CONSTANT integer := 100;	-- rows of the table per day (README, doc/export.md)
@@ -325,6 +328,12 @@ DECLARE
 	tot_bad bigint := 0;
 	top_addr text;
 	top_role text;
+	plan record;
+	hours timestamptz[];
+	bounds timestamptz[];
+	live text;
+	cur timestamptz;
+	hr timestamptz;
 	chart text := '';
 	line text := '';
 	points text := '';
@@ -361,23 +370,66 @@ BEGIN
 				  DETAIL = pg_catalog.format('The window from %s to %s has %s days.', d0, d1, d1 - d0 + 1);
 	END IF;
 
-	/* Per day: every event, successful and failed logins (one scan). */
-	SELECT pg_catalog.array_agg(g.d ORDER BY g.d),
-		   pg_catalog.array_agg(COALESCE(c.n, 0) ORDER BY g.d),
-		   pg_catalog.array_agg(COALESCE(c.s, 0) ORDER BY g.d),
-		   pg_catalog.array_agg(COALESCE(c.f, 0) ORDER BY g.d)
-	  INTO days, n_all, n_ok, n_bad
-	  FROM audit_log.days(d0, d1) AS g(d)
-	  LEFT JOIN (
-		SELECT (e.request_time AT TIME ZONE tz)::date AS d,
-			   pg_catalog.count(*) AS n,
-			   pg_catalog.count(*) FILTER (WHERE e.event_category = 'ACCESS_SIGMA'
-					AND e.event_type = 'LOGIN' AND e.event_status = 'SUCCESS') AS s,
-			   pg_catalog.count(*) FILTER (WHERE e.event_category = 'ACCESS_SIGMA'
-					AND e.event_type = 'LOGIN' AND e.event_status = 'FAILURE') AS f
-		  FROM audit_log.events e
-		 WHERE e.request_time >= from_time AND e.request_time < to_time
-		 GROUP BY 1) c ON c.d = g.d;
+	/*
+	 * Per day: every event, successful and failed logins.  The hours that
+	 * maintain() has counted (hourly_counts) and that lie wholly inside the
+	 * window and inside one local day come from the rollups, as for
+	 * daily_login_activity; the rest of the window is scanned, one branch
+	 * per range with constant bounds (so that each is pruned to its
+	 * partitions), each row put in its local day by width_bucket() over the
+	 * days' first instants (no time zone conversion per row).
+	 */
+	plan := audit_log._login_activity_plan(d0, d1, tz);
+	SELECT COALESCE(pg_catalog.array_agg(h.h ORDER BY h.h), '{}') INTO hours
+	  FROM pg_catalog.unnest(plan.rolled_hours) AS h(h)
+	 WHERE h.h >= from_time AND h.h + interval '1 hour' <= to_time;
+	SELECT pg_catalog.array_agg(audit_log.day_start(g.d, tz) ORDER BY g.d) INTO bounds
+	  FROM audit_log.days(d0, d1 + 1) AS g(d);
+	live := '';
+	cur := from_time;
+	FOREACH hr IN ARRAY hours || ARRAY[to_time] LOOP
+		IF hr > cur THEN
+			live := live || CASE WHEN live = '' THEN '' ELSE ' UNION ALL ' END
+				|| pg_catalog.format('SELECT e.request_time, e.event_category, e.event_type, e.event_status'
+									 ' FROM audit_log.events e'
+									 ' WHERE e.request_time >= %L::timestamptz AND e.request_time < %L::timestamptz',
+									 cur, LEAST(hr, to_time));
+		END IF;
+		cur := GREATEST(cur, hr + interval '1 hour');
+	END LOOP;
+	IF live = '' THEN
+		live := 'SELECT NULL::timestamptz AS request_time, NULL::audit_log.event_category AS event_category,'
+			' NULL::text AS event_type, NULL::audit_log.event_status AS event_status WHERE false';
+	END IF;
+	EXECUTE pg_catalog.format($q$
+		WITH live AS (
+			SELECT pg_catalog.width_bucket(e.request_time, $3) AS i,
+				   pg_catalog.count(*) AS n,
+				   pg_catalog.count(*) FILTER (WHERE e.event_category = 'ACCESS_SIGMA'
+						AND e.event_type = 'LOGIN' AND e.event_status = 'SUCCESS') AS s,
+				   pg_catalog.count(*) FILTER (WHERE e.event_category = 'ACCESS_SIGMA'
+						AND e.event_type = 'LOGIN' AND e.event_status = 'FAILURE') AS f
+			  FROM (%s) e
+			 GROUP BY 1
+		), rolled AS (
+			SELECT audit_log._hour_day(c.hour, $4) AS d,
+				   pg_catalog.sum(c.count) AS n,
+				   COALESCE(pg_catalog.sum(c.count) FILTER (WHERE c.event_category = 'ACCESS_SIGMA'
+						AND c.event_type = 'LOGIN' AND c.event_status = 'SUCCESS'), 0) AS s,
+				   COALESCE(pg_catalog.sum(c.count) FILTER (WHERE c.event_category = 'ACCESS_SIGMA'
+						AND c.event_type = 'LOGIN' AND c.event_status = 'FAILURE'), 0) AS f
+			  FROM audit_log.hourly_counts c
+			 WHERE c.hour = ANY ($5)
+			 GROUP BY 1
+		)
+		SELECT pg_catalog.array_agg(g.d ORDER BY g.d),
+			   pg_catalog.array_agg((COALESCE(l.n, 0) + COALESCE(r.n, 0))::bigint ORDER BY g.d),
+			   pg_catalog.array_agg((COALESCE(l.s, 0) + COALESCE(r.s, 0))::bigint ORDER BY g.d),
+			   pg_catalog.array_agg((COALESCE(l.f, 0) + COALESCE(r.f, 0))::bigint ORDER BY g.d)
+		  FROM audit_log.days($1, $2) WITH ORDINALITY AS g(d, i)
+		  LEFT JOIN live l ON l.i = g.i
+		  LEFT JOIN rolled r ON r.d = g.d
+	$q$, live) INTO days, n_all, n_ok, n_bad USING d0, d1, bounds, tz, hours;
 	ndays := pg_catalog.array_length(days, 1);
 
 	top := 1;
@@ -392,25 +444,25 @@ BEGIN
 	END LOOP;
 
 	/* The top client addresses and roles of failed logins (one scan). */
-	WITH f AS MATERIALIZED (
-		SELECT COALESCE(pg_catalog.host(e.client_addr), 'local') AS a,
-			   COALESCE(e.user_name, '') AS u
-		  FROM audit_log.events e
-		 WHERE e.request_time >= from_time AND e.request_time < to_time
-		   AND e.event_category = 'ACCESS_SIGMA' AND e.event_type = 'LOGIN'
-		   AND e.event_status = 'FAILURE'
-	)
-	SELECT (SELECT COALESCE(pg_catalog.string_agg(pg_catalog.format(
+	SELECT COALESCE(pg_catalog.string_agg(pg_catalog.format(
 				'<tr><td>%s</td><td class="n">%s</td></tr>',
-				audit_log._report_html(t.a), t.n), E'\n' ORDER BY t.n DESC, t.a), '')
-			  FROM (SELECT f.a, pg_catalog.count(*) AS n FROM f GROUP BY f.a
-					ORDER BY 2 DESC, 1 LIMIT top_n) t),
-		   (SELECT COALESCE(pg_catalog.string_agg(pg_catalog.format(
+				audit_log._report_html(COALESCE(pg_catalog.host(t.a), 'local')), t.n),
+				E'\n' ORDER BY t.n DESC, COALESCE(pg_catalog.host(t.a), 'local')) FILTER (WHERE t.g = 1 AND t.r <= top_n), ''),
+		   COALESCE(pg_catalog.string_agg(pg_catalog.format(
 				'<tr><td>%s</td><td class="n">%s</td></tr>',
-				audit_log._report_html(t.u), t.n), E'\n' ORDER BY t.n DESC, t.u), '')
-			  FROM (SELECT f.u, pg_catalog.count(*) AS n FROM f GROUP BY f.u
-					ORDER BY 2 DESC, 1 LIMIT top_n) t)
-	  INTO top_addr, top_role;
+				audit_log._report_html(t.u), t.n),
+				E'\n' ORDER BY t.n DESC, t.u) FILTER (WHERE t.g = 2 AND t.r <= top_n), '')
+	  INTO top_addr, top_role
+	  FROM (SELECT x.*, pg_catalog.row_number() OVER (PARTITION BY x.g ORDER BY x.n DESC,
+					COALESCE(pg_catalog.host(x.a), 'local'), x.u) AS r
+			  FROM (SELECT CASE WHEN GROUPING(e.client_addr) = 0 THEN 1 ELSE 2 END AS g,
+						   e.client_addr AS a, COALESCE(e.user_name, '') AS u,
+						   pg_catalog.count(*) AS n
+					  FROM audit_log.events e
+					 WHERE e.request_time >= from_time AND e.request_time < to_time
+					   AND e.event_category = 'ACCESS_SIGMA' AND e.event_type = 'LOGIN'
+					   AND e.event_status = 'FAILURE'
+					 GROUP BY GROUPING SETS ((e.client_addr), (e.user_name))) x) t;
 
 	/* The chart: bars (successful), a line with points (failed). */
 	slot := GREATEST(8, LEAST(40, 900 / ndays));

@@ -166,6 +166,24 @@ my $ny = $node->safe_psql('postgres',
 like($ny, qr/days in time zone America\/New_York/, 'the report says its time zone');
 is(() = $ny =~ /<rect class="bar"/g, 6, 'six bars, one per New York day');
 
+# Once maintain() has counted the past days into the hourly rollups, the
+# report's per-day counts come from them, and are those of a plain scan.
+$node->safe_psql('postgres', 'SELECT audit_log.maintain()');
+cmp_ok($node->safe_psql('postgres',
+	"SELECT count(*) FROM audit_log.rollup_days WHERE day >= '$days[0]' AND day < '$days[4]'"),
+	'>=', 1, 'maintain() counted past days into the rollups');
+my $rolled = $node->safe_psql('postgres', "SELECT audit_log._export_report($from, '$days[4] 00:00+00', 'UTC')");
+my @titles;
+push @titles, "$1: $2 successful, $3 failed logins"
+  while $rolled =~ m{<title>(\d{4}-\d\d-\d\d): (\d+) successful, (\d+) failed logins</title>}g;
+is(join(',', @titles), $node->safe_psql('postgres', qq{
+SELECT string_agg(g.d || ': ' || COALESCE(c.s, 0) || ' successful, ' || COALESCE(c.f, 0) || ' failed logins', ',' ORDER BY g.d)
+FROM audit_log.days('$days[0]', '$days[3]') g(d)
+LEFT JOIN (SELECT (request_time AT TIME ZONE 'UTC')::date AS d,
+		count(*) FILTER (WHERE event_status = 'SUCCESS') AS s, count(*) FILTER (WHERE event_status = 'FAILURE') AS f
+	FROM audit_log.events WHERE event_category = 'ACCESS_SIGMA' AND event_type = 'LOGIN' GROUP BY 1) c ON c.d = g.d}),
+	'the per-day counts from the rollups are those of a scan');
+
 # The browser.
 my $chromium = (grep { -x $_ } '/usr/bin/chromium', '/usr/bin/chromium-browser')[0];
 my $driver   = (grep { -x $_ } '/usr/bin/chromedriver')[0];
