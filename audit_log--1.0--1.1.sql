@@ -585,19 +585,19 @@ BEGIN
 			audit_log._report_html(tz),
 			audit_log._report_html(pg_catalog.to_char(pg_catalog.now() AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS')))
 		|| E'\n<section id="summary"><h2>Summary</h2><div class="cards">'
-		|| pg_catalog.format('<table id="totals"><tr><th>events</th><td class="n">%s</td></tr>'
+		|| pg_catalog.format('<table id="totals"><tbody><tr><th>events</th><td class="n">%s</td></tr>'
 			'<tr><th>successful logins</th><td class="n">%s</td></tr>'
 			'<tr><th>failed logins</th><td class="n">%s</td></tr>'
 			'<tr><th>days</th><td class="n">%s</td></tr>'
-			'<tr><th>worst day</th><td id="worst" data-day="%s">%s</td></tr></table>',
+			'<tr><th>worst day</th><td id="worst" data-day="%s">%s</td></tr></tbody></table>',
 			tot_all, tot_ok, tot_bad, ndays,
 			CASE WHEN worst > 0 THEN days[worst]::text ELSE '' END,
 			CASE WHEN worst > 0 THEN pg_catalog.format('%s (%s failed logins)', days[worst], n_bad[worst])
 				 ELSE 'none (no failed login)' END)
-		|| '<table id="top-addresses"><tr><th>client address (failed logins)</th><th>count</th></tr>'
-		|| top_addr || '</table>'
-		|| '<table id="top-roles"><tr><th>role (failed logins)</th><th>count</th></tr>'
-		|| top_role || '</table></div></section>' || E'\n'
+		|| '<table id="top-addresses"><thead><tr><th>client address (failed logins)</th><th>count</th></tr></thead><tbody>'
+		|| top_addr || '</tbody></table>'
+		|| '<table id="top-roles"><thead><tr><th>role (failed logins)</th><th>count</th></tr></thead><tbody>'
+		|| top_role || '</tbody></table></div></section>' || E'\n'
 		|| '<section><h2>Daily logins: successful (bars), failed (line)</h2>'
 		|| chart || '</section>' || E'\n'
 		|| '<section><h2>Events</h2>'

@@ -3,8 +3,9 @@
 # <script>alert(1)</script> among them) and log_event rows spread over the
 # days before today; the report of the five days is written like any export
 # (sha256, export_runs, gzip), refused and recorded with any other format,
-# and is self-contained (no src, href, url() or @import; a CSP that allows
-# no source).  Then headless Chromium, driven through chromium-driver's
+# is valid HTML (html-validate from npm, into the test's own folder) and is
+# self-contained (no src, href, url() or @import; a CSP that allows no
+# source).  Then headless Chromium, driven through chromium-driver's
 # WebDriver protocol with the network turned off, opens the file from disk:
 # one bar per day, a click on the worst day's point keeps only that day's
 # rows, the reset button and a second click bring the window back, the
@@ -128,12 +129,12 @@ like($html, qr/Content-Security-Policy" content="default-src 'none'; style-src '
 unlike($html, qr/\Q$secret\E/, 'no password in the report');
 like($html, qr{<td id="worst" data-day="$worst">$worst \(6 failed logins\)</td>}, 'the summary names the worst day');
 my ($ok_logins) = $html =~ m{<th>successful logins</th><td class="n">(\d+)</td>};
-like($html, qr{<table id="totals"><tr><th>events</th><td class="n">\d+</td></tr><tr><th>successful logins</th><td class="n">\d+</td></tr><tr><th>failed logins</th><td class="n">12</td></tr><tr><th>days</th><td class="n">5</td>},
+like($html, qr{<table id="totals"><tbody><tr><th>events</th><td class="n">\d+</td></tr><tr><th>successful logins</th><td class="n">\d+</td></tr><tr><th>failed logins</th><td class="n">12</td></tr><tr><th>days</th><td class="n">5</td>},
 	'totals: successful and 12 failed logins over 5 days, static HTML');
 cmp_ok($ok_logins // 0, '>=', 14, 'at least the 14 successful logins (the harness logs in too)');
-like($html, qr{<table id="top-addresses">.*<tr><td>local</td><td class="n">9</td></tr>\n<tr><td>127\.0\.0\.1</td><td class="n">3</td></tr></table>}s,
+like($html, qr{<table id="top-addresses">.*<tr><td>local</td><td class="n">9</td></tr>\n<tr><td>127\.0\.0\.1</td><td class="n">3</td></tr></tbody></table>}s,
 	'top failing client addresses');
-like($html, qr{<table id="top-roles">.*<tr><td>postgres</td><td class="n">9</td></tr>\n<tr><td>regress_rep_alice</td><td class="n">2</td></tr>\n<tr><td>&lt;script&gt;alert\(1\)&lt;/script&gt;</td><td class="n">1</td></tr></table>}s,
+like($html, qr{<table id="top-roles">.*<tr><td>postgres</td><td class="n">9</td></tr>\n<tr><td>regress_rep_alice</td><td class="n">2</td></tr>\n<tr><td>&lt;script&gt;alert\(1\)&lt;/script&gt;</td><td class="n">1</td></tr></tbody></table>}s,
 	'top failing roles, the script-like one as text');
 
 # Compressed, and refused with another format or another source.
@@ -165,6 +166,30 @@ my $ny = $node->safe_psql('postgres',
 	"SELECT audit_log._export_report($from, $to, 'America/New_York')");
 like($ny, qr/days in time zone America\/New_York/, 'the report says its time zone');
 is(() = $ny =~ /<rect class="bar"/g, 6, 'six bars, one per New York day');
+
+# Valid HTML: html-validate (npm, installed into this test's own folder) with
+# its "recommended" rules; skipped, counted, when npm cannot install it.
+SKIP:
+{
+	my $npmdir = PostgreSQL::Test::Utils::tempdir();
+	my $bin    = "$npmdir/node_modules/.bin/html-validate";
+	if (system('command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1') == 0)
+	{
+		# the system's CA bundle, for a registry reached through a TLS proxy
+		my $ca = -f '/etc/ssl/certs/ca-certificates.crt'
+		  ? "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt" : '';
+		system("cd '$npmdir' && HOME='$npmdir' $ca timeout 300 npm install --prefix '$npmdir' --no-audit --no-fund --silent html-validate >/dev/null 2>&1");
+	}
+	skip 'npm could not install html-validate', 2 unless -x $bin;
+	my ($out, $err) = ('', '');
+	my $valid = IPC::Run::run([ $bin, '-p', 'recommended', $file ], '>', \$out, '2>', \$err);
+	ok($valid, 'html-validate (recommended) finds no error in the report') or diag("$out$err");
+	open my $bad, '>', "$npmdir/bad.html" or die $!;
+	print $bad "<!DOCTYPE html><html lang=\"en\"><head><title>x</title></head><body><p><div></p></body></html>\n";
+	close $bad;
+	ok(!IPC::Run::run([ $bin, '-p', 'recommended', "$npmdir/bad.html" ], '>', \$out, '2>', \$err),
+		'and it does find errors in a broken page');
+}
 
 # Once maintain() has counted the past days into the hourly rollups, the
 # report's per-day counts come from them, and are those of a plain scan.
