@@ -443,7 +443,11 @@ BEGIN
 		END IF;
 	END LOOP;
 
-	/* The top client addresses and roles of failed logins (one scan). */
+	/*
+	 * The top client addresses and roles of failed logins: one scan, which
+	 * may run in parallel (grouping sets cannot, so they come after, over
+	 * the address and role pairs).
+	 */
 	SELECT COALESCE(pg_catalog.string_agg(pg_catalog.format(
 				'<tr><td>%s</td><td class="n">%s</td></tr>',
 				audit_log._report_html(COALESCE(pg_catalog.host(t.a), 'local')), t.n),
@@ -455,14 +459,15 @@ BEGIN
 	  INTO top_addr, top_role
 	  FROM (SELECT x.*, pg_catalog.row_number() OVER (PARTITION BY x.g ORDER BY x.n DESC,
 					COALESCE(pg_catalog.host(x.a), 'local'), x.u) AS r
-			  FROM (SELECT CASE WHEN GROUPING(e.client_addr) = 0 THEN 1 ELSE 2 END AS g,
-						   e.client_addr AS a, COALESCE(e.user_name, '') AS u,
-						   pg_catalog.count(*) AS n
-					  FROM audit_log.events e
-					 WHERE e.request_time >= from_time AND e.request_time < to_time
-					   AND e.event_category = 'ACCESS_SIGMA' AND e.event_type = 'LOGIN'
-					   AND e.event_status = 'FAILURE'
-					 GROUP BY GROUPING SETS ((e.client_addr), (e.user_name))) x) t;
+			  FROM (SELECT CASE WHEN GROUPING(p.a) = 0 THEN 1 ELSE 2 END AS g,
+						   p.a, COALESCE(p.u, '') AS u, pg_catalog.sum(p.n) AS n
+					  FROM (SELECT e.client_addr AS a, e.user_name AS u, pg_catalog.count(*) AS n
+							  FROM audit_log.events e
+							 WHERE e.request_time >= from_time AND e.request_time < to_time
+							   AND e.event_category = 'ACCESS_SIGMA' AND e.event_type = 'LOGIN'
+							   AND e.event_status = 'FAILURE'
+							 GROUP BY 1, 2) p
+					 GROUP BY GROUPING SETS ((p.a), (p.u))) x) t;
 
 	/* The chart: bars (successful), a line with points (failed). */
 	slot := GREATEST(8, LEAST(40, 900 / ndays));
