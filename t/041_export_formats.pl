@@ -326,7 +326,8 @@ my @bad = (
 	[ "'events', 'csv', 'bzip2'",                 qr/invalid export compression "bzip2"/, 'unknown compression' ],
 	[ "'daily_login_activity', 'ocsf', 'none'",   qr/format "ocsf" is not available for source "daily_login_activity"/, 'ocsf of daily_login_activity' ],
 	[ "'daily_login_activity', 'ecs', 'gzip'",    qr/format "ecs" is not available for source "daily_login_activity"/, 'ecs of daily_login_activity' ],
-	[ "'report', 'html', 'none'",                 qr/invalid export source "report"/,    'source report' ],
+	[ "'report', 'csv', 'none'",                  qr/format "csv" is not available for source "report"/, 'csv of the report' ],
+	[ "'events', 'html', 'none'",                 qr/format "html" is only available for source "report"/, 'html of events' ],
 	[ "'events', NULL, 'none'",                   qr/export format must not be null/,    'null format' ],
 );
 for my $case (@bad)
