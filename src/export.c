@@ -193,6 +193,50 @@ daily_login_activity_exists(void)
 }
 
 /*
+ * Source 'report': the whole HTML document, made by
+ * audit_log._export_report() (SQL, in the 1.1 script), written through the
+ * export's writer like COPY's output (compressed, hashed).  Its row count
+ * is 1: one document.
+ */
+static int64
+export_report_to_writer(ExportRun *run, const char *tz, ExportWriter *w)
+{
+	Oid			argtypes[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		values[3];
+	bool		isnull;
+	text	   *doc;
+	const char *p;
+	size_t		left;
+
+	values[0] = TimestampTzGetDatum(run->from_time);
+	values[1] = TimestampTzGetDatum(run->to_time);
+	values[2] = CStringGetTextDatum(tz);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT audit_log._export_report($1, $2, $3)", 3, argtypes,
+							  values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "audit_log._export_report() returned no document");
+	doc = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		elog(ERROR, "audit_log._export_report() returned null");
+	p = VARDATA_ANY(doc);
+	left = VARSIZE_ANY_EXHDR(doc);
+	while (left > 0)
+	{
+		size_t		n = Min(left, EXPORT_BUFFER_SIZE - w->used);
+
+		memcpy(w->buf + w->used, p, n);
+		w->used += n;
+		p += n;
+		left -= n;
+		if (w->used == EXPORT_BUFFER_SIZE)
+			export_writer_flush(w);
+	}
+	SPI_finish();
+	return 1;
+}
+
+/*
  * The export proper: checks, COPY into a temporary file, fsync, rename,
  * checksum file.  Fills run; raises an error on any failure, leaving the
  * names of what it created in *files for the caller to remove.
@@ -213,15 +257,18 @@ do_export(ExportRun *run, ExportFiles *files)
 	TimestampTz t_sync;
 	ExportFormat format = EXPORT_FORMAT_CSV;
 	ExportCompression compression = EXPORT_COMPRESSION_NONE;
+	bool		report;
+	char	   *session_tz;
 
 	check_export_privilege();
 
 	if (run->source == NULL ||
-		(strcmp(run->source, "events") != 0 && strcmp(run->source, "daily_login_activity") != 0))
+		(strcmp(run->source, "events") != 0 && strcmp(run->source, "daily_login_activity") != 0 &&
+		 strcmp(run->source, "report") != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid export source \"%s\"", run->source ? run->source : "(null)"),
-				 errhint("Use 'events' or 'daily_login_activity'.")));
+				 errhint("Use 'events', 'daily_login_activity' or 'report'.")));
 	if (!run->have_from || !run->have_to)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -240,8 +287,21 @@ do_export(ExportRun *run, ExportFiles *files)
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("export source \"daily_login_activity\" is not available"),
 				 errdetail("The function audit_log.daily_login_activity(date, date, text) does not exist.")));
+	/* the HTML report: source 'report' and format 'html' go together */
+	report = strcmp(run->source, "report") == 0;
+	if (report != (run->with_format && run->format != NULL && strcmp(run->format, "html") == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 report
+				 ? errmsg("export format \"%s\" is not available for source \"report\"",
+						  run->with_format ? (run->format ? run->format : "(null)") : "csv")
+				 : errmsg("export format \"html\" is only available for source \"report\""),
+				 errdetail("The HTML report is source 'report' with format 'html'."),
+				 errhint("Use audit_log.export(directory, from_time, to_time, 'report', 'html').")));
+	if (report)
+		compression = export_parse_compression(run->compression);
 	/* audit_log.export(): format and compression, checked before any file */
-	if (run->with_format)
+	else if (run->with_format)
 	{
 		format = export_parse_format(run->format);
 		compression = export_parse_compression(run->compression);
@@ -268,7 +328,9 @@ do_export(ExportRun *run, ExportFiles *files)
 		name = psprintf("audit_log_%s_%s_%s_%s%s", run->source,
 						compact_utc(run->from_time), compact_utc(run->to_time),
 						compact_utc(run->started_at),
-						export_file_suffix(format, compression));
+						/* ".csv" and the compression's ending, less ".csv" */
+						report ? psprintf(".html%s", export_file_suffix(EXPORT_FORMAT_CSV, compression) + 4)
+						: export_file_suffix(format, compression));
 		/* room for "/.", ".sha256.tmp" and the NUL */
 		if (strlen(dir) + strlen(name) + 16 > MAXPGPATH)
 			ereport(ERROR,
@@ -303,6 +365,9 @@ do_export(ExportRun *run, ExportFiles *files)
 		elog(ERROR, "could not initialize SHA-256 checksum");
 	export_compress_begin(&w, compression);
 
+	/* The report's days are in the session's time zone, set aside here. */
+	session_tz = pstrdup(GetConfigOption("TimeZone", false, false));
+
 	/* Fixed formats for the file, whatever the session uses. */
 	nest = NewGUCNestLevel();
 	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
@@ -316,13 +381,15 @@ do_export(ExportRun *run, ExportFiles *files)
 	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 
-	sql = export_query(run);
 	t_copy = GetCurrentTimestamp();
-	if (format == EXPORT_FORMAT_CSV)
-		run->rows = (int64) export_copy_to_writer(sql, &w, true);
+	if (report)
+		run->rows = export_report_to_writer(run, session_tz, &w);
+	else if (format == EXPORT_FORMAT_CSV)
+		run->rows = (int64) export_copy_to_writer(export_query(run), &w, true);
 	else
 	{
 		/* the JSON lines, made in C; jsonl of a column it cannot make, in SQL */
+		sql = export_query(run);
 		run->rows = export_lines_to_writer(sql, &w, format);
 		if (run->rows < 0)
 			run->rows = (int64) export_copy_to_writer(export_format_query(format, sql), &w, false);

@@ -1,7 +1,8 @@
 # The main job (tools/demo) end to end against its own throwaway cluster:
 # the chart is a real PNG of the expected size, the CSV files re-import to
 # the counts SQL reports, the failed logins it caused are in the table with
-# the right reasons, no secret it used is stored, and after `stop` the
+# the right reasons, the HTML report has a bar per day and the OCSF export
+# an event per line, no secret it used is stored, and after `stop` the
 # cluster is gone.  The cluster is tools/demo's own, not the harness's:
 # AuditLogNode's sql_at talks to it.
 use strict;
@@ -12,6 +13,7 @@ use lib $FindBin::Bin;
 use AuditLogNode;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use JSON::PP;
 
 my $root = File::Spec->rel2abs(File::Basename::dirname(__FILE__) . '/..');
 my $demo = PostgreSQL::Test::Utils::tempdir_short() . '/demo';
@@ -52,8 +54,8 @@ is(sql(q{SELECT count(*) FROM audit_log.events e WHERE e::text ~ 'demo-[a-z]+-Se
 	'no secret the demo used is stored');
 
 # the CSV exports re-import to what SQL reports
-my @runs = split /\n/, sql(q{SELECT source || '|' || file || '|' || rows FROM audit_log.export_runs WHERE status = 'SUCCESS' ORDER BY run_id});
-ok(scalar(@runs) >= 2, 'two exports were recorded');
+my @runs = split /\n/, sql(q{SELECT source || '|' || file || '|' || rows FROM audit_log.export_runs WHERE status = 'SUCCESS' AND file LIKE '%.csv' ORDER BY run_id});
+ok(scalar(@runs) >= 2, 'two CSV exports were recorded');
 for my $run (@runs)
 {
 	my ($source, $file, $rows) = split /\|/, $run;
@@ -79,6 +81,19 @@ for my $run (@runs)
 	}
 	ok(-f "$file.sha256", "$source export has its checksum file");
 }
+
+# the HTML report of the last 90 days and yesterday's OCSF export, named in the output
+my ($report) = $out =~ /^   report: (\S+\.html)\s/m;
+ok($report && -f $report && -f "$report.sha256", 'the demo names the HTML report it wrote, with its checksum file');
+my $html = defined $report ? slurp_file($report) : '';
+is(() = $html =~ /<rect class="bar"/g, 90, 'the report has one bar per day of the 90 days');
+like($html, qr{<td id="worst" data-day="\d{4}-\d\d-\d\d">}, 'and names the worst day');
+my ($ocsf) = $out =~ /^   OCSF:   (\S+\.ocsf\.jsonl)$/m;
+ok($ocsf && -f $ocsf, 'the demo names the OCSF export it wrote');
+my @lines = defined $ocsf ? split(/\n/, slurp_file($ocsf)) : ();
+is(scalar(grep { my $e = eval { JSON::PP::decode_json($_) }; $e && $e->{class_uid} } @lines),
+	sql("SELECT rows FROM audit_log.export_runs WHERE file = '$ocsf'"),
+	'every line of the OCSF export is an event with a class_uid');
 
 # the daily export is scheduled
 is(sql(q{SELECT count(*) FROM cron.job WHERE jobname LIKE 'audit_log_export_daily%'}), '1', 'the daily export is scheduled');
