@@ -53,6 +53,7 @@
 #include "audit_log.h"
 #include "capture_admin.h"
 #include "capture_auth.h"
+#include "capture_rules.h"
 #include "capture_trail.h"
 #include "compat.h"
 #include "extension_drop.h"
@@ -459,6 +460,7 @@ al_xact_callback(XactEvent event, void *arg)
 	{
 		al_capture_auth_xact(event);
 		al_capture_admin_xact(event);
+		al_capture_rules_xact(event);
 	}
 	al_extension_drop_xact(event);
 	al_fleet_xact(event);
@@ -519,6 +521,7 @@ _PG_init(void)
 	if (al_preloaded)
 	{
 		al_queue_init();		/* shmem_request_hook, shmem_startup_hook */
+		al_capture_rules_init();	/* shmem_request_hook, shmem_startup_hook */
 		al_writer_init();		/* background worker "audit_log writer",
 								 * ProcessUtility_hook (it steps aside) */
 		al_capture_auth_init(); /* ClientAuthentication_hook */
