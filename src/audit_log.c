@@ -19,15 +19,19 @@
  *	   |-> capture_admin.c (administration) -----+
  *	   |     |-> capture_trail.c (TRAIL_CHANGE) -+
  *	   |-> capture_trail.c (READ, own work) -----+
+ *	   |-> capture_rules.c (rules, shared memory)   (queue.c asks it first)
  *	   |-> writer.c (background worker) ---------+--> queue.c (shared memory)
  *	   |-> fleet.c (add_source, drop_source) ----+
  *	   |-> extension_drop.c (DROP EXTENSION: guard, record, pg_cron jobs)
  *	   capture_sql.c (flush, status counters) ---+
  *
  * Each arrow is a header: capture_auth.h, capture_admin.h, capture_trail.h,
- * writer.h, fleet.h, extension_drop.h, queue.h.  queue.c includes neither
- * the capture nor the writer headers.  capture_admin.c's utility hook also
- * calls extension_drop.c (the drop guard) before each statement.  Below
+ * capture_rules.h, writer.h, fleet.h, extension_drop.h, queue.h.  queue.c
+ * includes neither the capture nor the writer headers, only
+ * capture_rules.h: al_enqueue asks al_capture_rules_skip before it queues
+ * an event (no lock, no allocation); writer.c loads the rules at its
+ * start.  capture_admin.c's utility hook also calls extension_drop.c (the
+ * drop guard) before each statement.  Below
  * everything lies audit_log.h: the settings and AuditEvent, with the
  * helpers of audit_log.c, event.c and log_event.c that every part may use;
  * the only other calls up are fleet.c and extension_drop.c asking for the
