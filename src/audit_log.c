@@ -451,7 +451,10 @@ al_emit_log(ErrorData *edata)
  * parts first, since they only copy events into the queue and never fail
  * (the login capture first: the commit of the startup transaction is the
  * session's LOGIN SUCCESS, which comes before any event of the session);
- * then the drop record of extension_drop.c (written at PRE_COMMIT, where a
+ * then the capture rules (capture_rules.c: at PRE_COMMIT it reads the
+ * changed rule table, which may fail and then aborts the transaction like
+ * any error before the commit; at COMMIT it installs the rules, never
+ * failing); then the drop record of extension_drop.c (written at PRE_COMMIT, where a
  * failure still aborts the drop; queued and logged at COMMIT); then fleet,
  * which may talk to a remote server, warn, or refuse a PREPARE.  No part
  * depends on what another did.  The capture parts keep state only

@@ -168,6 +168,40 @@ is(rows_for('db2-after'), 'LOGIN:SUCCESS,LOGOUT:SUCCESS', 'the changed rule (dat
 is(sql(q{SELECT count(*) FROM audit_log.events WHERE event_type = 'CAPTURE_RULE_CHANGE'}), '8',
 	'each committed change of a rule is one CAPTURE_RULE_CHANGE event');
 
+# two changes at the same time: the second waits for the first, and the
+# rules in force hold both (the second commit reads the latest rules, also
+# under REPEATABLE READ)
+{
+	my ($in1, $out1, $in2, $out2) = ('', '', '', '');
+	my $s1 = IPC::Run::start([ 'psql', '-X', '-At', '-d', $node->connstr('postgres') ],
+		'<', \$in1, '>', \$out1, IPC::Run::timeout(120));
+	my $s2 = IPC::Run::start([ 'psql', '-X', '-At', '-d', $node->connstr('postgres') ],
+		'<', \$in2, '>', \$out2, IPC::Run::timeout(120));
+	$in1 .= "BEGIN; INSERT INTO audit_log.capture_rules (name, position, action, event_category, event_status, user_name)"
+	  . " VALUES ('conc_a', 90, 'skip', 'ACCESS_SIGMA', 'SUCCESS', 'regress_conc_a'); SELECT 's1 inserted';\n";
+	$s1->pump until $out1 =~ /s1 inserted/;
+	$in2 .= "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 's2 snapshot ' || count(*) FROM audit_log.capture_rules;"
+	  . " INSERT INTO audit_log.capture_rules (name, position, action, event_category, event_status, user_name)"
+	  . " VALUES ('conc_b', 91, 'skip', 'ACCESS_SIGMA', 'SUCCESS', 'regress_conc_b'); SELECT 's2 inserted';\n";
+	$s2->pump until $out2 =~ /s2 snapshot/;
+	$node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_stat_activity
+		WHERE wait_event_type = 'Lock' AND query LIKE '%conc_b%'})
+	  or die 'the second change does not wait';
+	unlike($out2, qr/s2 inserted/, 'a second concurrent change waits for the first');
+	$in1 .= "COMMIT; SELECT 's1 committed';\n";
+	$s1->pump until $out1 =~ /s1 committed/;
+	$s2->pump until $out2 =~ /s2 inserted/;
+	$in2 .= "COMMIT; SELECT 's2 committed';\n";
+	$s2->pump until $out2 =~ /s2 committed/;
+	$in1 .= "\\q\n";
+	$in2 .= "\\q\n";
+	$s1->finish;
+	$s2->finish;
+	is(sql(q{SELECT string_agg(name, ',' ORDER BY name) FROM audit_log.capture_rule_stats WHERE name LIKE 'conc_%'}),
+		'conc_a,conc_b', 'after two concurrent changes both rules are in force');
+	sql(q{DELETE FROM audit_log.capture_rules WHERE name LIKE 'conc_%'});
+}
+
 # after a restart the rules still apply (once the writer has loaded them)
 $node->restart;
 $node->poll_query_until('postgres', q{SELECT rule = 'skip_mon' FROM audit_log.explain_capture(
