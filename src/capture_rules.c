@@ -13,6 +13,9 @@
  * has loaded the table, every event is kept.  Only the rules of the
  * database named by audit_log.database apply: a change elsewhere installs
  * nothing.  Under a 1.0 schema there is no table and nothing is skipped.
+ * A hot standby has no trigger to run: its writer loads the (replicated)
+ * table at its start, and the standby follows later changes from its next
+ * restart on.
  *
  * Locking rules and invariants:
  *
@@ -46,6 +49,7 @@
 #include <sys/socket.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -630,7 +634,9 @@ al_capture_rules_load(void)
 		relid = get_relname_relid("capture_rules", nsp);
 	if (OidIsValid(relid))
 	{
-		LockRelationOid(relid, ShareUpdateExclusiveLock);
+		/* a standby changes nothing: it can (and need) not take the lock */
+		if (!RecoveryInProgress())
+			LockRelationOid(relid, ShareUpdateExclusiveLock);
 		total = al_read_rules();
 		if (total > AL_MAX_CAPTURE_RULES)
 			ereport(WARNING,
