@@ -17,6 +17,7 @@ OBJS = \
 	src/audit_log.o \
 	src/capture_admin.o \
 	src/capture_auth.o \
+	src/capture_rules.o \
 	src/capture_sql.o \
 	src/capture_trail.o \
 	src/countif.o \

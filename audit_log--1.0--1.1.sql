@@ -1967,3 +1967,241 @@ REVOKE ALL ON FUNCTION audit_log._export_report(timestamptz, timestamptz, text) 
 
 GRANT EXECUTE ON FUNCTION audit_log._report_html(text) TO audit_log_admin;
 GRANT EXECUTE ON FUNCTION audit_log._export_report(timestamptz, timestamptz, text) TO audit_log_admin;
+
+/* ---- issue 19: capture rules ---- */
+
+/*
+ * Every change of the capture rules (and, later, of the alert rules) is an
+ * AUDIT_LOG CAPTURE_RULE_CHANGE event written in the changing transaction.
+ */
+INSERT INTO audit_log.event_types AS t (event_category, event_type, description, builtin) VALUES
+	('AUDIT_LOG', 'CAPTURE_RULE_CHANGE', 'A capture or alert rule was added, changed or removed; entry_data holds the table, the operation, and the rule before and after', true)
+ON CONFLICT ON CONSTRAINT event_types_pkey
+DO UPDATE SET description = EXCLUDED.description, builtin = true;
+
+/*
+ * Capture rules: which captured events are skipped (not queued, not
+ * written).  The first rule by position (then by name, in C collation)
+ * whose every non-NULL match column equals the event's decides; no rule
+ * means keep.  A skip rule must name a category other than AUDIT_LOG and
+ * event_status SUCCESS: FAILURE events and AUDIT_LOG events can never be
+ * skipped (filtering serves noise, never concealment).  The C capture
+ * applies them from a copy in shared memory (at most 256 rules), installed
+ * when a change commits; only the rules of the database named by
+ * audit_log.database apply.
+ */
+CREATE TABLE audit_log.capture_rules (
+	name text PRIMARY KEY,
+	position integer NOT NULL,
+	action text NOT NULL,
+	event_category audit_log.event_category,
+	event_type text,
+	event_status audit_log.event_status,
+	user_name text,
+	database_name text,
+	application_name text,
+	client_addr cidr,
+	CONSTRAINT capture_rules_name CHECK (pg_catalog.length(name) BETWEEN 1 AND 63),
+	CONSTRAINT capture_rules_action CHECK (action IN ('skip', 'keep')),
+	CONSTRAINT capture_rules_skip_success CHECK (action = 'keep' OR event_status = 'SUCCESS'),
+	CONSTRAINT capture_rules_skip_category
+		CHECK (action = 'keep' OR (event_category IS NOT NULL AND event_category <> 'AUDIT_LOG'))
+);
+
+SELECT pg_catalog.pg_extension_config_dump('audit_log.capture_rules', '');
+
+COMMENT ON TABLE audit_log.capture_rules
+	IS 'Capture rules: skip or keep captured events by category, type, status, role, database, application and client address; the first matching rule by position decides; FAILURE and AUDIT_LOG events are never skipped';
+COMMENT ON COLUMN audit_log.capture_rules.position IS 'Order of evaluation: lower first (ties by name)';
+COMMENT ON COLUMN audit_log.capture_rules.action IS 'skip (not written) or keep';
+COMMENT ON COLUMN audit_log.capture_rules.client_addr IS 'Network the client address must be in (NULL: any, including Unix-socket connections, which have no address)';
+
+/* Validation of a rule as it is written: refused with a clear SQLSTATE. */
+CREATE FUNCTION audit_log._capture_rules_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.action IS NULL OR NEW.action NOT IN ('skip', 'keep') THEN
+		RAISE EXCEPTION 'invalid capture rule action "%"', NEW.action
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''skip'' or ''keep''.';
+	END IF;
+	IF NEW.event_category IS NULL AND NEW.event_type IS NULL AND NEW.event_status IS NULL
+		AND NEW.user_name IS NULL AND NEW.database_name IS NULL
+		AND NEW.application_name IS NULL AND NEW.client_addr IS NULL THEN
+		RAISE EXCEPTION 'capture rule "%" matches every event', NEW.name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Every match column is NULL.',
+				  HINT = 'Name at least one of event_category, event_type, event_status, user_name, database_name, application_name, client_addr.';
+	END IF;
+	IF NEW.action = 'skip' AND (NEW.event_category IS NULL OR NEW.event_category = 'AUDIT_LOG') THEN
+		RAISE EXCEPTION 'capture rule "%" could skip AUDIT_LOG events', NEW.name
+			USING ERRCODE = 'check_violation',
+				  DETAIL = 'Events of category AUDIT_LOG are the audit log''s own evidence and are never skipped.',
+				  HINT = 'A skip rule must name an event_category other than AUDIT_LOG.';
+	END IF;
+	IF NEW.action = 'skip' AND NEW.event_status IS DISTINCT FROM 'SUCCESS' THEN
+		RAISE EXCEPTION 'capture rule "%" could skip FAILURE events', NEW.name
+			USING ERRCODE = 'check_violation',
+				  DETAIL = 'FAILURE events are never skipped: filtering serves noise, never concealment.',
+				  HINT = 'A skip rule must name event_status = ''SUCCESS''.';
+	END IF;
+	IF NEW.event_type IS NOT NULL AND NOT EXISTS (
+		SELECT 1 FROM audit_log.event_types t
+		 WHERE t.event_type = NEW.event_type
+		   AND (NEW.event_category IS NULL OR t.event_category = NEW.event_category)) THEN
+		RAISE EXCEPTION 'unknown event type "%"%', NEW.event_type,
+			CASE WHEN NEW.event_category IS NULL THEN ''
+				 ELSE ' in category ' || NEW.event_category::text END
+			USING ERRCODE = 'foreign_key_violation',
+				  HINT = 'Every event type must be listed in audit_log.event_types.';
+	END IF;
+	IF NEW.event_type = '' OR NEW.user_name = '' OR NEW.database_name = ''
+		OR NEW.application_name = '' THEN
+		RAISE EXCEPTION 'capture rule "%" names an empty value', NEW.name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use NULL for "any"; a captured event never has an empty name.';
+	END IF;
+	IF pg_catalog.octet_length(NEW.event_type) > 63 OR pg_catalog.octet_length(NEW.user_name) > 63
+		OR pg_catalog.octet_length(NEW.database_name) > 63
+		OR pg_catalog.octet_length(NEW.application_name) > 63 THEN
+		RAISE EXCEPTION 'capture rule "%" names a value longer than 63 bytes', NEW.name
+			USING ERRCODE = 'string_data_right_truncation',
+				  DETAIL = 'Captured events hold at most 63 bytes of each name, so such a rule would never match.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+REVOKE ALL ON FUNCTION audit_log._capture_rules_check() FROM PUBLIC;
+
+/*
+ * The one CAPTURE_RULE_CHANGE trigger, generic over its table (TG_TABLE_NAME):
+ * capture_rules and alert_rules use it alike.  object_name is the rule's
+ * name; entry_data: table, operation, rule, before, after (the rows as
+ * JSON, null for the side that does not exist).  user_name is the role
+ * that made the change.
+ */
+CREATE FUNCTION audit_log._rule_change_event()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	before_row jsonb := CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN pg_catalog.to_jsonb(OLD) END;
+	after_row jsonb := CASE WHEN TG_OP IN ('INSERT', 'UPDATE') THEN pg_catalog.to_jsonb(NEW) END;
+	rule_name text := COALESCE(after_row ->> 'name', before_row ->> 'name');
+BEGIN
+	PERFORM audit_log.log_event('AUDIT_LOG', 'CAPTURE_RULE_CHANGE', 'SUCCESS', NULL,
+		rule_name,
+		pg_catalog.jsonb_build_object('table', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME,
+			'operation', TG_OP, 'rule', rule_name,
+			'before', before_row, 'after', after_row));
+	RETURN NULL;
+END
+$$;
+
+REVOKE ALL ON FUNCTION audit_log._rule_change_event() FROM PUBLIC;
+
+/* TRUNCATE would remove rules without a record of each: refused. */
+CREATE FUNCTION audit_log._rules_refuse_truncate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'TRUNCATE of %.% is not allowed', TG_TABLE_SCHEMA, TG_TABLE_NAME
+		USING ERRCODE = 'feature_not_supported',
+			  HINT = 'Use DELETE, so that each removed rule is recorded.';
+END
+$$;
+
+REVOKE ALL ON FUNCTION audit_log._rules_refuse_truncate() FROM PUBLIC;
+
+/*
+ * Before each statement that changes the rules: serialise the changes and
+ * note that this transaction's commit installs the new rule set in shared
+ * memory (a rollback installs nothing).
+ */
+CREATE FUNCTION audit_log._capture_rules_changed()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'audit_log_capture_rules_changed';
+
+REVOKE ALL ON FUNCTION audit_log._capture_rules_changed() FROM PUBLIC;
+
+CREATE TRIGGER capture_rules_check
+	BEFORE INSERT OR UPDATE ON audit_log.capture_rules
+	FOR EACH ROW EXECUTE FUNCTION audit_log._capture_rules_check();
+CREATE TRIGGER capture_rules_changed
+	BEFORE INSERT OR UPDATE OR DELETE ON audit_log.capture_rules
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_log._capture_rules_changed();
+CREATE TRIGGER capture_rules_change_event
+	AFTER INSERT OR UPDATE OR DELETE ON audit_log.capture_rules
+	FOR EACH ROW EXECUTE FUNCTION audit_log._rule_change_event();
+CREATE TRIGGER capture_rules_no_truncate
+	BEFORE TRUNCATE ON audit_log.capture_rules
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_log._rules_refuse_truncate();
+
+REVOKE ALL ON TABLE audit_log.capture_rules FROM PUBLIC;
+GRANT SELECT ON TABLE audit_log.capture_rules TO audit_log_reader, audit_log_admin;
+GRANT INSERT, UPDATE, DELETE ON TABLE audit_log.capture_rules TO audit_log_admin;
+
+/* The rules as the capture sees them (shared memory), with their skip counts. */
+CREATE FUNCTION audit_log._capture_rule_stats(
+	OUT name text, OUT "position" integer, OUT action text,
+	OUT skipped bigint, OUT since timestamptz)
+RETURNS SETOF record
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'audit_log_capture_rule_stats';
+
+REVOKE ALL ON FUNCTION audit_log._capture_rule_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_log._capture_rule_stats() TO audit_log_reader, audit_log_admin;
+
+CREATE VIEW audit_log.capture_rule_stats AS
+	SELECT name, "position", action, skipped, since
+	  FROM audit_log._capture_rule_stats();
+
+COMMENT ON VIEW audit_log.capture_rule_stats
+	IS 'The capture rules in force (shared memory), with the number of events each skipped since it was installed unchanged (since) or the server started';
+
+REVOKE ALL ON TABLE audit_log.capture_rule_stats FROM PUBLIC;
+GRANT SELECT ON TABLE audit_log.capture_rule_stats TO audit_log_reader, audit_log_admin;
+
+/*
+ * Which rule decides an event with these properties, and whether it is
+ * captured: the same matcher, over the same shared-memory rules, as the
+ * capture itself.
+ */
+CREATE FUNCTION audit_log.explain_capture(
+	event_category audit_log.event_category,
+	event_type text,
+	event_status audit_log.event_status DEFAULT 'SUCCESS',
+	user_name text DEFAULT NULL,
+	database_name text DEFAULT NULL,
+	application_name text DEFAULT NULL,
+	client_addr inet DEFAULT NULL)
+RETURNS TABLE (rule text, "position" integer, action text, captured boolean, reason text)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'audit_log_explain_capture';
+
+COMMENT ON FUNCTION audit_log.explain_capture(audit_log.event_category, text, audit_log.event_status, text, text, text, inet)
+	IS 'Which capture rule decides an event with these properties (the first matching by position) and whether it is captured';
+
+REVOKE ALL ON FUNCTION audit_log.explain_capture(audit_log.event_category, text, audit_log.event_status, text, text, text, inet) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_log.explain_capture(audit_log.event_category, text, audit_log.event_status, text, text, text, inet) TO audit_log_reader, audit_log_admin;
+
+/*
+ * The commit of this script installs the (new, empty) table's rules in
+ * shared memory: a CREATE EXTENSION after a DROP starts with none.
+ */
+CREATE FUNCTION audit_log._capture_rules_reload()
+RETURNS void
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'audit_log_capture_rules_reload';
+
+REVOKE ALL ON FUNCTION audit_log._capture_rules_reload() FROM PUBLIC;
+
+SELECT audit_log._capture_rules_reload();

@@ -19,15 +19,19 @@
  *	   |-> capture_admin.c (administration) -----+
  *	   |     |-> capture_trail.c (TRAIL_CHANGE) -+
  *	   |-> capture_trail.c (READ, own work) -----+
+ *	   |-> capture_rules.c (rules, shared memory)   (queue.c asks it first)
  *	   |-> writer.c (background worker) ---------+--> queue.c (shared memory)
  *	   |-> fleet.c (add_source, drop_source) ----+
  *	   |-> extension_drop.c (DROP EXTENSION: guard, record, pg_cron jobs)
  *	   capture_sql.c (flush, status counters) ---+
  *
  * Each arrow is a header: capture_auth.h, capture_admin.h, capture_trail.h,
- * writer.h, fleet.h, extension_drop.h, queue.h.  queue.c includes neither
- * the capture nor the writer headers.  capture_admin.c's utility hook also
- * calls extension_drop.c (the drop guard) before each statement.  Below
+ * capture_rules.h, writer.h, fleet.h, extension_drop.h, queue.h.  queue.c
+ * includes neither the capture nor the writer headers, only
+ * capture_rules.h: al_enqueue asks al_capture_rules_skip before it queues
+ * an event (no lock, no allocation); writer.c loads the rules at its
+ * start.  capture_admin.c's utility hook also calls extension_drop.c (the
+ * drop guard) before each statement.  Below
  * everything lies audit_log.h: the settings and AuditEvent, with the
  * helpers of audit_log.c, event.c and log_event.c that every part may use;
  * the only other calls up are fleet.c and extension_drop.c asking for the
@@ -53,6 +57,7 @@
 #include "audit_log.h"
 #include "capture_admin.h"
 #include "capture_auth.h"
+#include "capture_rules.h"
 #include "capture_trail.h"
 #include "compat.h"
 #include "extension_drop.h"
@@ -464,7 +469,10 @@ al_emit_log(ErrorData *edata)
  * parts first, since they only copy events into the queue and never fail
  * (the login capture first: the commit of the startup transaction is the
  * session's LOGIN SUCCESS, which comes before any event of the session);
- * then the drop record of extension_drop.c (written at PRE_COMMIT, where a
+ * then the capture rules (capture_rules.c: at PRE_COMMIT it reads the
+ * changed rule table, which may fail and then aborts the transaction like
+ * any error before the commit; at COMMIT it installs the rules, never
+ * failing); then the drop record of extension_drop.c (written at PRE_COMMIT, where a
  * failure still aborts the drop; queued and logged at COMMIT); then fleet,
  * which may talk to a remote server, warn, or refuse a PREPARE.  No part
  * depends on what another did.  The capture parts keep state only
@@ -477,6 +485,7 @@ al_xact_callback(XactEvent event, void *arg)
 	{
 		al_capture_auth_xact(event);
 		al_capture_admin_xact(event);
+		al_capture_rules_xact(event);
 	}
 	al_extension_drop_xact(event);
 	al_fleet_xact(event);
@@ -537,6 +546,7 @@ _PG_init(void)
 	if (al_preloaded)
 	{
 		al_queue_init();		/* shmem_request_hook, shmem_startup_hook */
+		al_capture_rules_init();	/* shmem_request_hook, shmem_startup_hook */
 		al_writer_init();		/* background worker "audit_log writer",
 								 * ProcessUtility_hook (it steps aside) */
 		al_capture_auth_init(); /* ClientAuthentication_hook */

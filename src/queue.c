@@ -66,6 +66,7 @@
 #include "al_json.h"
 #include "export.h"
 #include "audit_log.h"
+#include "capture_rules.h"
 #include "queue.h"
 
 /* Where the postmaster keeps the queue across a restart. */
@@ -134,6 +135,9 @@ static bool al_is_writer = false;
 
 /* Position of the last event this process queued (synchronous capture). */
 static uint64 al_last_position = 0;
+
+/* The last event al_enqueue was given was skipped by a capture rule. */
+static bool al_last_skipped = false;
 
 const char *const al_gap_reason_names[AL_GAP_NUM_REASONS] = {
 	"queue_full", "save_failed", "queue_file_too_big", "write_failed"
@@ -788,6 +792,14 @@ al_enqueue(const AuditEvent *ev)
 	if (q == NULL)
 		return false;
 
+	/*
+	 * A capture rule may skip the event (capture_rules.c: no lock, no
+	 * allocation; FAILURE and AUDIT_LOG events are never skipped).
+	 */
+	al_last_skipped = al_capture_rules_skip(ev);
+	if (al_last_skipped)
+		return true;
+
 	/* the writer must not wait for itself */
 	wait_limit_us = al_is_writer ? 0 : (long) al_queue_wait_ms * 1000L;
 	waited_enough = (wait_limit_us == 0);
@@ -1206,7 +1218,7 @@ al_enqueue_wait(const AuditEvent *ev, bool wait)
 {
 	if (!al_enqueue(ev))
 		return false;
-	if (!wait)
+	if (!wait || al_last_skipped)
 		return true;
 	return al_queue_wait_position(al_last_position, (long) al_queue_wait_ms);
 }

@@ -73,6 +73,7 @@
 #include "audit_log.h"
 #include "compat.h"
 #include "intents.h"
+#include "capture_rules.h"
 #include "queue.h"
 #include "settings_watch.h"
 #include "standby_ship.h"
@@ -1144,6 +1145,11 @@ al_writer_main(Datum main_arg)
 	/* A library newer than the installed extension says so, once. */
 	StartTransactionCommand();
 	al_warn_if_update_pending();
+	CommitTransactionCommand();
+
+	/* the capture rules apply from now on (capture_rules.c) */
+	StartTransactionCommand();
+	al_capture_rules_load();
 	CommitTransactionCommand();
 
 	/*
