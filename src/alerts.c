@@ -49,6 +49,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "commands/async.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -65,10 +67,17 @@
 #include "al_json.h"
 #include "alerts.h"
 #include "audit_log.h"
+#include "queue.h"
 #include "version.h"
 
 /* the built-in conditions, always on */
-#define AL_ALERT_NUM_BUILTIN 1
+#define AL_ALERT_NUM_BUILTIN 3
+
+/* events waiting this long while the writer cannot write: a stall */
+#define AL_ALERT_STALL_MS 30000
+
+/* how often the writer looks for failed exports and pg_cron jobs */
+#define AL_ALERT_JOBS_MS 10000
 
 /* longest name of a rule, built-in prefix included */
 #define AL_ALERT_NAME_LEN 80
@@ -81,12 +90,16 @@ typedef enum AlGroupBy
 	AL_GROUP_CLIENT_ADDR,
 	AL_GROUP_USER_NAME,
 	AL_GROUP_DATABASE_NAME,
-	AL_GROUP_NONE
+	AL_GROUP_NONE,
+	AL_GROUP_OBJECT_NAME		/* built-in conditions only */
 } AlGroupBy;
 
 static const char *const al_group_by_names[] = {
-	"client_addr", "user_name", "database_name", "none"
+	"client_addr", "user_name", "database_name", "none", "object_name"
 };
+
+/* the user rules may group by the first four only */
+#define AL_GROUP_BY_USER 4
 
 /* The window of one group key of one rule. */
 typedef struct AlAlertGroup
@@ -110,6 +123,7 @@ typedef struct AlAlertRule
 {
 	char		name[AL_ALERT_NAME_LEN];
 	bool		builtin;
+	bool		scan_only;		/* fed by al_alerts_check_jobs, not batches */
 	int			category;		/* -1: any */
 	char		event_type[AL_TYPE_LEN];	/* "": any */
 	int			status;			/* -1 any, 0 FAILURE, 1 SUCCESS */
@@ -128,6 +142,7 @@ typedef struct AlAlertRule
 typedef struct AlFiring
 {
 	bool		builtin;
+	bool		notify;			/* false: NOTIFY sent already */
 	char		rule[AL_ALERT_NAME_LEN];
 	char		json[AL_ENTRY_DATA_LEN];
 } AlFiring;
@@ -298,6 +313,7 @@ al_alert_queue(AlAlertRule *r, const AlAlertGroup *g, const char *kind, int coun
 	}
 	f = &al_firings[al_nfirings++];
 	f->builtin = r->builtin;
+	f->notify = true;
 	strlcpy(f->rule, r->name, sizeof(f->rule));
 	al_json_init(&js, f->json, sizeof(f->json), false);
 	al_json_str(&js, "rule", r->name);
@@ -365,6 +381,9 @@ al_rule_count(AlAlertRule *r, const AuditEvent *ev, TimestampTz now)
 			break;
 		case AL_GROUP_DATABASE_NAME:
 			key = ev->database_name;
+			break;
+		case AL_GROUP_OBJECT_NAME:
+			key = ev->object_name;
 			break;
 		default:
 			key = "";
@@ -437,6 +456,27 @@ al_add_builtins(void)
 	r->threshold = 1;
 	r->within_us = 60 * USECS_PER_SEC;
 	al_rules[al_nrules++] = r;
+
+	/* an export that recorded its failure (EXPORTS EXPORT FAILURE) */
+	r = al_rule_new("audit_log:export_failed", true);
+	r->scan_only = true;
+	r->category = AL_CAT_EXPORTS;
+	strlcpy(r->event_type, "EXPORT", sizeof(r->event_type));
+	r->status = 0;
+	r->group_by = AL_GROUP_NONE;
+	r->threshold = 1;
+	r->within_us = 60 * USECS_PER_SEC;
+	al_rules[al_nrules++] = r;
+
+	/* a pg_cron job of the extension (maintenance, exports) that failed */
+	r = al_rule_new("audit_log:job_failed", true);
+	r->scan_only = true;
+	r->category = AL_CAT_AUDIT_LOG;
+	strlcpy(r->event_type, "JOB_FAILED", sizeof(r->event_type));
+	r->group_by = AL_GROUP_OBJECT_NAME;
+	r->threshold = 1;
+	r->within_us = 60 * USECS_PER_SEC;
+	al_rules[al_nrules++] = r;
 }
 
 /* Copy column col of row of the SPI result into dst ("" for NULL). */
@@ -477,6 +517,8 @@ al_alerts_restore(void)
 	uint64		i;
 	TimestampTz now = GetCurrentTimestamp();
 
+	if (SPI_execute("SET LOCAL lock_timeout = 5000", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not set lock_timeout");
 	if (SPI_execute("SELECT DISTINCT ON (e.entry_data ->> 'rule', e.entry_data ->> 'group_key')"
 					" e.entry_data ->> 'rule', e.entry_data ->> 'group_key',"
 					" e.entry_data ->> 'last_event_time', e.entry_data ->> 'quiet_until',"
@@ -562,7 +604,7 @@ al_alerts_read_rules(void)
 		r->any_reason = !al_spi_col(i, 5, r->reason, sizeof(r->reason));
 		al_spi_col(i, 6, buf, sizeof(buf));
 		r->group_by = AL_GROUP_NONE;
-		for (k = 0; k < lengthof(al_group_by_names); k++)
+		for (k = 0; k < AL_GROUP_BY_USER; k++)
 			if (strcmp(buf, al_group_by_names[k]) == 0)
 				r->group_by = k;
 		al_spi_col(i, 7, buf, sizeof(buf));
@@ -698,8 +740,9 @@ al_alerts_fire(void)
 
 	/* the server log first: it does not depend on the table */
 	for (i = 0; i < al_nfirings; i++)
-		ereport(LOG,
-				(errmsg("audit_log: alert %s", al_firings[i].json)));
+		if (al_firings[i].notify)
+			ereport(LOG,
+					(errmsg("audit_log: alert %s", al_firings[i].json)));
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -720,7 +763,8 @@ al_alerts_fire(void)
 									  " $1::audit_log.event_status, NULL, $2, $3::pg_catalog.jsonb)",
 									  3, types, values, NULL, false, 0) != SPI_OK_SELECT)
 				elog(ERROR, "could not record an alert");
-			if (SPI_execute_with_args("SELECT pg_catalog.pg_notify('audit_log_alert', $1)",
+			if (al_firings[i].notify &&
+				SPI_execute_with_args("SELECT pg_catalog.pg_notify('audit_log_alert', $1)",
 									  1, &types[2], &values[2], NULL, false, 0) != SPI_OK_SELECT)
 				elog(ERROR, "could not notify an alert");
 		}
@@ -739,8 +783,227 @@ al_alerts_fire(void)
 	MemoryContextSwitchTo(oldcxt);
 
 	for (i = 0; i < al_nfirings; i++)
-		al_alert_run_command(al_firings[i].json);
+		if (al_firings[i].notify)
+			al_alert_run_command(al_firings[i].json);
 	al_nfirings = 0;
+}
+
+/*
+ * The writer not writing while events wait: checked each turn of its loop.
+ * Once the oldest queued event is AL_ALERT_STALL_MS old (and the writer is
+ * not paused by pause_writer, nor on a standby), the alert goes at once to
+ * the server log, alert_command and, if a transaction can commit, NOTIFY;
+ * its ALERT row is written with the first batch that commits again.
+ */
+static bool al_stalled = false;
+static bool al_stall_unwritten = false;
+static char al_stall_json[AL_ENTRY_DATA_LEN];
+
+static void
+al_stall_check(TimestampTz now)
+{
+	AlQueueStats stats;
+	AlJson		js;
+	char		buf[MAXDATELEN + 1];
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	al_queue_stats(&stats);
+	if (stats.queued == 0 || stats.oldest == 0 || stats.paused || RecoveryInProgress() ||
+		!TimestampDifferenceExceeds(stats.oldest, now, AL_ALERT_STALL_MS))
+	{
+		al_stalled = false;
+		return;
+	}
+	if (al_stalled)
+		return;
+	al_stalled = true;
+
+	al_json_init(&js, al_stall_json, sizeof(al_stall_json), false);
+	al_json_str(&js, "rule", "audit_log:writer_stalled");
+	al_json_str(&js, "kind", "alert");
+	al_json_str(&js, "group_by", "none");
+	al_json_str(&js, "group_key", "");
+	al_json_int(&js, "count", (int) Min(stats.queued, (uint64) PG_INT32_MAX));
+	al_json_int(&js, "dropped_since_start", (int) Min(stats.dropped, (uint64) PG_INT32_MAX));
+	al_json_int(&js, "threshold_ms", AL_ALERT_STALL_MS);
+	al_iso(stats.oldest, buf);
+	al_json_str(&js, "window_start", buf);
+	al_iso(now, buf);
+	al_json_str(&js, "window_end", buf);
+	al_json_str(&js, "fired_at", buf);
+	al_json_str(&js, "detail", "events wait in the queue and the writer cannot write them");
+	(void) al_json_finish(&js);
+
+	ereport(LOG,
+			(errmsg("audit_log: alert %s", al_stall_json)));
+	al_alert_run_command(al_stall_json);
+	al_stall_unwritten = true;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		Async_Notify("audit_log_alert", al_stall_json);
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* A batch committed: the stall's ALERT row can be written now. */
+static void
+al_stall_written(void)
+{
+	AlFiring   *f;
+
+	if (!al_stall_unwritten || al_nfirings >= AL_ALERT_MAX_FIRINGS)
+		return;
+	f = &al_firings[al_nfirings++];
+	f->builtin = true;
+	f->notify = false;
+	strlcpy(f->rule, "audit_log:writer_stalled", sizeof(f->rule));
+	strlcpy(f->json, al_stall_json, sizeof(f->json));
+	al_stall_unwritten = false;
+}
+
+/* Feed one failure found by al_alerts_check_jobs to the built-in rule. */
+static void
+al_feed_builtin(const char *rule, const char *event_id, TimestampTz ts,
+				const char *object, TimestampTz now)
+{
+	AuditEvent	ev;
+	int			k;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.request_time = ts;
+	if (event_id != NULL)
+		ev.event_id = *DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(event_id)));
+	al_strlcpy_clip(ev.object_name, object, AL_NAME_LEN);
+	for (k = 0; k < al_nrules; k++)
+		if (strcmp(al_rules[k]->name, rule) == 0)
+			al_rule_count(al_rules[k], &ev, now);
+}
+
+/*
+ * Every AL_ALERT_JOBS_MS: failures that do not pass through the writer.
+ * An export that recorded EXPORTS EXPORT FAILURE (export_record.c writes
+ * it directly), and a run of a pg_cron job named audit_log% that failed
+ * (cron.job_run_details, when pg_cron is in this database): the maintenance
+ * job and the scheduled exports.  Only failures after the writer started.
+ */
+static void
+al_alerts_check_jobs(TimestampTz now)
+{
+	static TimestampTz last = 0;
+	static TimestampTz export_after = 0;
+	static int64 cron_after = -1;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	if (last != 0 && !TimestampDifferenceExceeds(last, now, AL_ALERT_JOBS_MS))
+		return;
+	last = now;
+	if (export_after == 0)
+		export_after = now;
+	if (RecoveryInProgress())
+		return;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		uint64		i;
+		Oid			types[1] = {TIMESTAMPTZOID};
+		Datum		values[1];
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		/* never wait for a partition change: look again next time */
+		if (SPI_execute("SET LOCAL lock_timeout = 100", false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not set lock_timeout");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		values[0] = TimestampTzGetDatum(export_after);
+		if (SPI_execute_with_args("SELECT e.event_id::text, e.request_time::text, coalesce(e.object_name, '')"
+								  " FROM audit_log.events e"
+								  " WHERE e.request_time > $1 AND e.event_category = 'EXPORTS'"
+								  " AND e.event_type = 'EXPORT' AND e.event_status = 'FAILURE'"
+								  " ORDER BY e.request_time LIMIT 100",
+								  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the failed exports");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			char		id[64];
+			char		obj[AL_OBJECT_LEN];
+			TimestampTz ts = al_spi_ts(i, 2);
+
+			al_spi_col(i, 1, id, sizeof(id));
+			al_spi_col(i, 3, obj, sizeof(obj));
+			al_feed_builtin("audit_log:export_failed", id, ts, obj, now);
+			export_after = Max(export_after, ts);
+		}
+
+		if (SPI_execute("SELECT pg_catalog.to_regclass('cron.job_run_details') IS NOT NULL"
+						" AND pg_catalog.to_regclass('cron.job') IS NOT NULL",
+						true, 1) == SPI_OK_SELECT && SPI_processed == 1 &&
+			strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
+		{
+			if (cron_after < 0)
+			{
+				if (SPI_execute("SELECT coalesce(pg_catalog.max(runid), 0)::text FROM cron.job_run_details",
+								true, 1) != SPI_OK_SELECT)
+					elog(ERROR, "could not read cron.job_run_details");
+				cron_after = strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), NULL, 10);
+			}
+			else
+			{
+				char		q[512];
+
+				snprintf(q, sizeof(q),
+						 "SELECT d.runid::text, j.jobname"
+						 " FROM cron.job_run_details d JOIN cron.job j ON j.jobid = d.jobid"
+						 " WHERE d.runid > " INT64_FORMAT " AND d.status = 'failed'"
+						 " AND j.jobname LIKE 'audit\\_log\\_%%' ORDER BY d.runid LIMIT 100",
+						 cron_after);
+				if (SPI_execute(q, true, 0) != SPI_OK_SELECT)
+					elog(ERROR, "could not read cron.job_run_details");
+				for (i = 0; i < SPI_processed; i++)
+				{
+					char		runid[32];
+					char		job[AL_NAME_LEN];
+
+					al_spi_col(i, 1, runid, sizeof(runid));
+					al_spi_col(i, 2, job, sizeof(job));
+					al_feed_builtin("audit_log:job_failed", NULL, now, job, now);
+					cron_after = Max(cron_after, strtoi64(runid, NULL, 10));
+				}
+			}
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ereport(LOG,
+					(errcode(edata->sqlerrcode),
+					 errmsg("audit_log: could not look for failed exports and jobs: %s", edata->message)));
+		FreeErrorData(edata);
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
 }
 
 void
@@ -754,9 +1017,10 @@ al_alerts_batch(const AuditEvent *evs, int n)
 	if (!al_alerts_active || al_nrules == 0)
 		return;
 	now = GetCurrentTimestamp();
+	al_stall_written();
 	for (i = 0; i < n; i++)
 		for (k = 0; k < al_nrules; k++)
-			if (al_rule_matches(al_rules[k], &evs[i]))
+			if (!al_rules[k]->scan_only && al_rule_matches(al_rules[k], &evs[i]))
 				al_rule_count(al_rules[k], &evs[i], now);
 	al_alerts_fire();
 }
@@ -768,9 +1032,15 @@ al_alerts_tick(void)
 	TimestampTz now = GetCurrentTimestamp();
 	int			k;
 
-	if (!al_alerts_active || !TimestampDifferenceExceeds(last, now, 100))
+	if (!TimestampDifferenceExceeds(last, now, 100))
 		return;
 	last = now;
+	if (!al_alerts_loaded)
+		al_alerts_refresh();	/* at most once a second until it worked */
+	if (!al_alerts_active)
+		return;
+	al_stall_check(now);
+	al_alerts_check_jobs(now);
 	for (k = 0; k < al_nrules; k++)
 	{
 		HASH_SEQ_STATUS seq;

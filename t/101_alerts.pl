@@ -247,6 +247,39 @@ SKIP:
 	is(alerts_of('127.0.0.2', 'follow_up'), '2:5,20', 'after the restart: the 20 new attempts are the next follow-up');
 }
 
+# built-in: an export that recorded its failure (as export_record.c writes it)
+my $mark = scalar @notified;
+$node->safe_psql('postgres', q{
+INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type,
+	event_status, object_name, origin)
+VALUES (gen_random_uuid(), now(), now(), 'EXPORTS', 'EXPORT', 'FAILURE', 'regress_failed_export.csv', 'EXTENSION')});
+ok(wait_notified(qr/"rule": "audit_log:export_failed"/, 20, $mark) >= 0,
+	'a failed export raises the built-in alert audit_log:export_failed');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM audit_log.alerts WHERE rule = 'audit_log:export_failed'}),
+	'1', 'its ALERT row is written');
+
+# built-in: the writer cannot write while events wait (a session holds the
+# default partition): the server log and NOTIFY at once, the table after
+$mark = scalar @notified;
+my ($hin, $hout, $herr) = ("BEGIN;\nLOCK TABLE audit_log.events_default IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n", '', '');
+my $holder = IPC::Run::start([ 'psql', '-X', '-At', '-d', $node->connstr('postgres') ],
+	'<', \$hin, '>', \$hout, '2>', \$herr);
+$holder->pump until $hout =~ /locked/;
+my $stall_start = time;
+attempt('127.0.0.1');    # an event that waits
+my $si = wait_notified(qr/"rule": "audit_log:writer_stalled"/, 60, $mark);
+ok($si >= 0, 'a stalled writer raises audit_log:writer_stalled through NOTIFY');
+note(sprintf('stall reported %.1f s after the event began to wait', $si >= 0 ? $notified[$si][0] - $stall_start : -1));
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_catalog.pg_locks WHERE relation = 'audit_log.events_default'::regclass AND mode = 'AccessExclusiveLock' AND granted}),
+	'1', 'while the table still cannot be written');
+$hin .= "COMMIT;\n\\q\n";
+$holder->finish;
+flush();
+$node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM audit_log.alerts WHERE rule = 'audit_log:writer_stalled'})
+  or diag 'no ALERT row for the stall';
+is($node->safe_psql('postgres', q{SELECT count(*) FROM audit_log.alerts WHERE rule = 'audit_log:writer_stalled'}),
+	'1', 'once it can write, the stall is an ALERT row');
+
 # no wrong password anywhere
 $node->stop;
 my $log = slurp_file($node->logfile);
