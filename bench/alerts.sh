@@ -4,7 +4,8 @@
 #
 # Writer throughput from a full queue: the writer is paused
 # (audit_log.pause_writer) while administrative events fill the queue
-# (ALTER ROLE through pgbench, one USER_ACCOUNTS event each), then resumed;
+# (ALTER ROLE through pgbench, one USER_ACCOUNTS event each, one role
+# per client), then resumed;
 # events written per second until audit_log.flush() returns.  Measured with
 # no alert rule and with 10 enabled rules that ALL match these events
 # (USER_ACCOUNTS, grouped by user_name, database_name, client_addr or none,
@@ -23,8 +24,11 @@ bench_node main "max_connections = 50" "${BENCH_DURABLE[@]}" "audit_log.database
 	"shared_preload_libraries = 'audit_log'" "audit_log.queue_size = 16384" "audit_log.queue_wait = '0'"
 bench_start main
 psql_() { bench_psql main -A -t "$@"; }
-psql_ -v ON_ERROR_STOP=1 -c "CREATE EXTENSION audit_log" -c "CREATE ROLE bench_alert_role" >/dev/null
-echo "ALTER ROLE bench_alert_role CONNECTION LIMIT 5;" >"$BENCH_DIR/alter.sql"
+psql_ -v ON_ERROR_STOP=1 -c "CREATE EXTENSION audit_log" \
+	-c "CREATE ROLE bench_alert_role_0" -c "CREATE ROLE bench_alert_role_1" \
+	-c "CREATE ROLE bench_alert_role_2" -c "CREATE ROLE bench_alert_role_3" >/dev/null
+# one role per client: concurrent ALTERs of one role would fail
+echo "ALTER ROLE bench_alert_role_:client_id CONNECTION LIMIT 5;" >"$BENCH_DIR/alter.sql"
 chown postgres "$BENCH_DIR/alter.sql"
 
 no_rules() {
