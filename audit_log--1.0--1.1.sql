@@ -1602,6 +1602,18 @@ CREATE TRIGGER alert_rules_check
 	BEFORE INSERT OR UPDATE ON audit_log.alert_rules
 	FOR EACH ROW EXECUTE FUNCTION audit_log._alert_rules_check();
 
+/*
+ * The shipped rule: a password-guessing storm, 20 failed logins from one
+ * address within 60 seconds.  Enabled (see README, "Alerts": it only
+ * writes an ALERT row and a NOTIFY, and a storm is what nobody would
+ * think of switching on beforehand).  Inserted before the trigger that
+ * records changes: an install (or the CREATE EXTENSION of a restore) is no
+ * rule change, and writes no event.
+ */
+INSERT INTO audit_log.alert_rules (name, enabled, event_category, event_type, event_status,
+	group_by, threshold, within)
+VALUES ('failed_logins', true, 'ACCESS_SIGMA', 'LOGIN', 'FAILURE', 'client_addr', 20, '60 seconds');
+
 /* Every change is an AUDIT_LOG CAPTURE_RULE_CHANGE event, in the same transaction. */
 CREATE FUNCTION audit_log._alert_rules_changed()
 RETURNS trigger
@@ -1634,17 +1646,6 @@ CREATE TRIGGER alert_rules_changed
 CREATE TRIGGER alert_rules_truncated
 	AFTER TRUNCATE ON audit_log.alert_rules
 	FOR EACH STATEMENT EXECUTE FUNCTION audit_log._alert_rules_changed();
-
-/*
- * The shipped rule: a password-guessing storm, 20 failed logins from one
- * address within 60 seconds.  Enabled (see README, "Alerts": it only
- * writes an ALERT row and a NOTIFY, and a storm is what nobody would
- * think of switching on beforehand).  Inserted after the triggers, so
- * the install itself is a CAPTURE_RULE_CHANGE event.
- */
-INSERT INTO audit_log.alert_rules (name, enabled, event_category, event_type, event_status,
-	group_by, threshold, within)
-VALUES ('failed_logins', true, 'ACCESS_SIGMA', 'LOGIN', 'FAILURE', 'client_addr', 20, '60 seconds');
 
 /* Recent alerts: the ALERT events, newest first. */
 CREATE VIEW audit_log.alerts AS
