@@ -13,6 +13,7 @@ OBJS = \
 	src/admin_connections.o \
 	src/admin_render.o \
 	src/admin_roles.o \
+	src/alerts.o \
 	src/al_json.o \
 	src/audit_log.o \
 	src/capture_admin.o \

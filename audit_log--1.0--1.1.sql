@@ -2205,3 +2205,138 @@ AS 'MODULE_PATHNAME', 'audit_log_capture_rules_reload';
 REVOKE ALL ON FUNCTION audit_log._capture_rules_reload() FROM PUBLIC;
 
 SELECT audit_log._capture_rules_reload();
+
+
+/* ---- issue 19: alert rules and alerts ---- */
+
+/*
+ * Alerts (src/alerts.c).  The writer evaluates the enabled rules of
+ * audit_log.alert_rules on each batch it writes: per rule and group key
+ * (client_addr, user_name, database_name, or none), a sliding window of
+ * the last `threshold` matching events; when `threshold` of them fall
+ * within `within`, it records one AUDIT_LOG ALERT event, sends
+ * NOTIFY audit_log_alert with the same JSON, and runs
+ * audit_log.alert_command if set.  Each change of a rule is an AUDIT_LOG
+ * CAPTURE_RULE_CHANGE event in the same transaction.
+ */
+INSERT INTO audit_log.event_types AS t (event_category, event_type, description, builtin) VALUES
+	('AUDIT_LOG', 'ALERT', 'An alert rule (audit_log.alert_rules) or a built-in condition of the audit log''s own failure fired; entry_data holds the rule, group key, count, window and first and last event_id', true)
+ON CONFLICT ON CONSTRAINT event_types_pkey
+DO UPDATE SET description = EXCLUDED.description, builtin = true;
+
+CREATE TABLE audit_log.alert_rules (
+	name text PRIMARY KEY
+		CONSTRAINT alert_rules_name_check
+		CHECK (name ~ '^[A-Za-z0-9_.-]{1,63}$'),
+	enabled boolean NOT NULL DEFAULT true,
+	event_category audit_log.event_category,
+	event_type text,
+	event_status audit_log.event_status,
+	event_status_reason_code text,
+	group_by text NOT NULL DEFAULT 'client_addr'
+		CONSTRAINT alert_rules_group_by_check
+		CHECK (group_by IN ('client_addr', 'user_name', 'database_name', 'none')),
+	threshold integer NOT NULL
+		CONSTRAINT alert_rules_threshold_check
+		CHECK (threshold BETWEEN 1 AND 10000),
+	within interval NOT NULL
+		CONSTRAINT alert_rules_within_check
+		CHECK (within > '0'::interval AND within <= '1 day'::interval)
+);
+
+COMMENT ON TABLE audit_log.alert_rules
+	IS 'threshold rules over the events as the writer writes them: threshold matching events within an interval, per group key, raise an ALERT';
+
+/* The rows a user added are dumped; the shipped rule comes with CREATE EXTENSION. */
+SELECT pg_catalog.pg_extension_config_dump('audit_log.alert_rules', $$WHERE name <> 'failed_logins'$$);
+
+/*
+ * Validation when written: an unknown event type (for the category, or in
+ * any category when the category is NULL) is refused; the enum columns
+ * refuse an unknown category or status, the CHECK constraints a bad
+ * group_by, threshold, within or name.
+ */
+CREATE FUNCTION audit_log._alert_rules_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.event_type IS NOT NULL AND NOT EXISTS (
+		SELECT 1 FROM audit_log.event_types t
+		WHERE t.event_type = NEW.event_type
+		  AND (NEW.event_category IS NULL OR t.event_category = NEW.event_category)) THEN
+		RAISE EXCEPTION 'unknown event type "%"%', NEW.event_type,
+			CASE WHEN NEW.event_category IS NULL THEN ''
+				 ELSE ' in category ' || NEW.event_category::text END
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'An alert rule matches registered event types only (audit_log.event_types).',
+				  HINT = 'Use NULL to match any type, or register the type with audit_log.register_event_type.';
+	END IF;
+	IF NEW.event_category IS NULL AND NEW.event_type IS NULL AND NEW.event_status IS NULL
+	   AND NEW.event_status_reason_code IS NULL THEN
+		RAISE EXCEPTION 'alert rule "%" matches every event', NEW.name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A rule needs at least one of event_category, event_type, event_status, event_status_reason_code.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER alert_rules_check
+	BEFORE INSERT OR UPDATE ON audit_log.alert_rules
+	FOR EACH ROW EXECUTE FUNCTION audit_log._alert_rules_check();
+
+/*
+ * The shipped rule: a password-guessing storm, 20 failed logins from one
+ * address within 60 seconds.  Enabled (see README, "Alerts": it only
+ * writes an ALERT row and a NOTIFY, and a storm is what nobody would
+ * think of switching on beforehand).  Inserted before the trigger that
+ * records changes: an install (or the CREATE EXTENSION of a restore) is no
+ * rule change, and writes no event.
+ */
+INSERT INTO audit_log.alert_rules (name, enabled, event_category, event_type, event_status,
+	group_by, threshold, within)
+VALUES ('failed_logins', true, 'ACCESS_SIGMA', 'LOGIN', 'FAILURE', 'client_addr', 20, '60 seconds');
+
+/*
+ * Every change is an AUDIT_LOG CAPTURE_RULE_CHANGE event, in the same
+ * transaction, by the trigger the capture rules use (object_name: the
+ * rule; entry_data: table, operation, rule, before, after); TRUNCATE is
+ * refused, so that each removed rule is recorded.
+ */
+CREATE TRIGGER alert_rules_changed
+	AFTER INSERT OR UPDATE OR DELETE ON audit_log.alert_rules
+	FOR EACH ROW EXECUTE FUNCTION audit_log._rule_change_event();
+
+CREATE TRIGGER alert_rules_no_truncate
+	BEFORE TRUNCATE ON audit_log.alert_rules
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_log._rules_refuse_truncate();
+
+/* Recent alerts: the ALERT events, newest first. */
+CREATE VIEW audit_log.alerts AS
+SELECT e.event_id AS alert_event_id,
+	   e.entry_data ->> 'rule' AS rule,
+	   e.entry_data ->> 'kind' AS kind,
+	   e.entry_data ->> 'group_by' AS group_by,
+	   e.entry_data ->> 'group_key' AS group_key,
+	   (e.entry_data ->> 'count')::integer AS count,
+	   (e.entry_data ->> 'window_start')::timestamptz AS window_start,
+	   (e.entry_data ->> 'window_end')::timestamptz AS window_end,
+	   (e.entry_data ->> 'first_event_id')::uuid AS first_event_id,
+	   (e.entry_data ->> 'last_event_id')::uuid AS last_event_id,
+	   e.request_time AS fired_at,
+	   e.entry_data AS payload
+FROM audit_log.events e
+WHERE e.event_category = 'AUDIT_LOG' AND e.event_type = 'ALERT'
+  AND e.request_time > pg_catalog.now() - interval '7 days';
+
+COMMENT ON VIEW audit_log.alerts
+	IS 'alerts of the last 7 days (the AUDIT_LOG ALERT events); NOTIFY channel audit_log_alert carries the same payload';
+
+REVOKE ALL ON TABLE audit_log.alert_rules FROM PUBLIC;
+REVOKE ALL ON TABLE audit_log.alerts FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log._alert_rules_check() FROM PUBLIC;
+GRANT SELECT ON TABLE audit_log.alert_rules TO audit_log_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE audit_log.alert_rules TO audit_log_admin;
+GRANT SELECT ON TABLE audit_log.alerts TO audit_log_reader, audit_log_admin;

@@ -54,6 +54,7 @@
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
+#include "alerts.h"
 #include "audit_log.h"
 #include "capture_admin.h"
 #include "capture_auth.h"
@@ -332,6 +333,15 @@ define_settings(void)
 							   "Command run on each finished export file; %p is its path, %f its file name.",
 							   NULL,
 							   &al_export_command,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("audit_log.alert_command",
+							   "Command started in the background for each alert, with the alert's JSON on its standard input.",
+							   "Empty: alerts go to the table, NOTIFY audit_log_alert and the server log only.",
+							   &al_alert_command,
 							   "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,

@@ -70,6 +70,7 @@
 #include "utils/uuid.h"
 
 #include "al_json.h"
+#include "alerts.h"
 #include "audit_log.h"
 #include "compat.h"
 #include "intents.h"
@@ -1020,6 +1021,7 @@ al_write_some(void)
 	if (rc > 0)
 	{
 		al_queue_release(taken, false);
+		al_alerts_batch(al_batch, n);	/* alerts.c: threshold rules */
 		al_note_prepared(al_batch, n);
 		al_record_gap();
 		al_queue_retry_reserve();
@@ -1181,6 +1183,7 @@ al_writer_main(Datum main_arg)
 
 		res = al_write_some();
 		al_queue_set_blocked(res == AL_WRITE_BLOCKED);
+		al_alerts_tick();		/* follow-ups of windows that ended */
 		if (res != AL_WRITE_BLOCKED)
 			al_resolve_prepared();
 		if (res == AL_WRITE_MORE)
