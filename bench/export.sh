@@ -103,3 +103,5 @@ awk -v r="$raw" -v e="$exp" -v rc="$rawcpu" -v ec="$expcpu" -v hz="$hz" -v n="$R
 	printf "   raw COPY TO file:   %.2f s wall (%.0f rows/s), %.2f s CPU\n", r, n / r, rc / hz;
 	printf "   export_csv:         %.2f s wall (%.0f rows/s), %.2f s CPU\n", e, n / e, ec / hz;
 	printf "   ratio (raw/export): %.3f wall, %.3f CPU (target >= 0.85)\n", r / e, rc / ec }'
+bench_result export_vs_copy_wall "$(bench_ratio "$raw" "$exp")" ">=" 0.85 -
+bench_result export_vs_copy_cpu "$(bench_ratio "$rawcpu" "$expcpu")" ">=" 0.85 -

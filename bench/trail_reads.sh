@@ -73,6 +73,10 @@ measure() { # label, pgbench extra arguments
 	mon=$(bench_median "${on[@]}")
 	moff=$(bench_median "${off[@]}")
 	echo "$label: log_reads on median $mon tps (${on[*]}), off median $moff tps (${off[*]}), ratio on/off $(bench_ratio "$mon" "$moff")"
+	local per=""
+	for i in "${!on[@]}"; do per="$per $(bench_ratio "${on[$i]}" "${off[$i]}")"; done
+	[ "$label" = sessions ] && bench_result trail_reads_on_off "$(bench_ratio "$mon" "$moff")" ">=" 0.98 "$(bench_spread $per)"
+	return 0
 }
 
 echo "== 1. SELECT count(*) over the day, $CLIENTS sessions, $PAIRS pairs of $DUR s"
