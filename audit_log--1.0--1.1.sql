@@ -2340,3 +2340,26 @@ REVOKE ALL ON FUNCTION audit_log._alert_rules_check() FROM PUBLIC;
 GRANT SELECT ON TABLE audit_log.alert_rules TO audit_log_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE audit_log.alert_rules TO audit_log_admin;
 GRANT SELECT ON TABLE audit_log.alerts TO audit_log_reader, audit_log_admin;
+
+
+/* ---- issue 20: countif ---- */
+/*
+ * countif's transition functions (forward and inverse, every arity 1 to 8)
+ * become strict: a row with a NULL condition never counted, and now the
+ * executor skips it without calling the function.  The public signatures
+ * and the aggregates are unchanged.  The main speed-up is not here but in
+ * the library: a plan-time rewrite of countif(c1, ...) into
+ * count(*) FILTER (WHERE c1 AND ...) (src/countif.c).
+ */
+DO $countif$
+DECLARE
+	n int;
+	args text;
+BEGIN
+	FOR n IN 1 .. 8 LOOP
+		args := 'bigint' || repeat(', boolean', n);
+		EXECUTE format('ALTER FUNCTION audit_log._countif_trans(%s) STRICT', args);
+		EXECUTE format('ALTER FUNCTION audit_log._countif_inv(%s) STRICT', args);
+	END LOOP;
+END
+$countif$;

@@ -8,7 +8,7 @@
 # the benchmark
 # loads EVENTS (default 5 million) events spread over the last 90 days
 # directly into audit_log.events, prints the timings and ratios, and stops
-# the cluster.  Each query runs ROUNDS times (interleaved with the one it is
+# the cluster, with RESULT lines (bench/lib.sh).  Each query runs ROUNDS times (interleaved with the one it is
 # compared with); the best time counts.  JIT is off so that compile time does
 # not blur the comparison.
 set -euo pipefail
@@ -121,6 +121,8 @@ CREATE TEMP TABLE r1 AS SELECT * FROM public.bench(
 SELECT * FROM r1;
 SELECT round((SELECT ms FROM r1 WHERE name = 'countif') / (SELECT ms FROM r1 WHERE name = 'count_filter'), 3) AS "ratio countif/count_filter (target <= 1.05)",
 	   round((SELECT ms FROM r1 WHERE name = 'countif') / (SELECT ms FROM r1 WHERE name = 'sum_case'), 3) AS "ratio countif/sum_case";
+SELECT round((SELECT ms FROM r1 WHERE name = 'countif') / (SELECT ms FROM r1 WHERE name = 'count_filter'), 3) AS r \gset
+\echo RESULT name=analytics_countif_filter_per_day value=:r target=<=1.02 spread=-
 SQL
 
 echo "== 2. GROUP BY audit_log.day(request_time, 'UTC') vs date_trunc('day', request_time AT TIME ZONE 'UTC')"
@@ -137,6 +139,8 @@ CREATE TEMP TABLE r2 AS SELECT * FROM public.bench(
 SELECT * FROM r2;
 SELECT round((SELECT ms FROM r2 WHERE name = 'day_utc') / (SELECT ms FROM r2 WHERE name = 'date_trunc_utc'), 3) AS "ratio day/date_trunc UTC (target <= 1.05)",
 	   round((SELECT ms FROM r2 WHERE name = 'day_new_york') / (SELECT ms FROM r2 WHERE name = 'date_trunc_new_york'), 3) AS "ratio day/date_trunc New York";
+SELECT round((SELECT ms FROM r2 WHERE name = 'day_utc') / (SELECT ms FROM r2 WHERE name = 'date_trunc_utc'), 3) AS r \gset
+\echo RESULT name=analytics_day_date_trunc value=:r target=<=1.05 spread=-
 SQL
 
 native() { # zone
@@ -189,5 +193,7 @@ SELECT round((SELECT ms FROM r3 WHERE name = 'dla_live_utc') / (SELECT ms FROM r
 	   round((SELECT ms FROM r3 WHERE name = 'dla_rollup_utc') / (SELECT ms FROM r3 WHERE name = 'native_utc_2'), 3) AS "ratio with rollups UTC (target <= 0.10)",
 	   round((SELECT ms FROM r3 WHERE name = 'dla_rollup_new_york') / (SELECT ms FROM r3 WHERE name = 'native_new_york'), 3) AS "New York",
 	   round((SELECT ms FROM r3 WHERE name = 'dla_rollup_kolkata') / (SELECT ms FROM r3 WHERE name = 'native_kolkata'), 3) AS "Kolkata (+05:30)";
+SELECT round((SELECT ms FROM r3 WHERE name = 'dla_rollup_utc') / (SELECT ms FROM r3 WHERE name = 'native_utc_2'), 3) AS r \gset
+\echo RESULT name=analytics_daily_login_activity_rollups value=:r target=<=0.10 spread=-
 SQL
 echo "== done in $(( $(date +%s) - start )) s"

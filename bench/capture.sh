@@ -67,6 +67,7 @@ for i in $(seq 1 "$PAIRS"); do
 done
 median=$(bench_median $ratios)
 printf "median ratio: %.3f (target >= 0.95)\n" "$median"
+bench_result capture_conn_rate "$(printf '%.3f' "$median")" ">=" 0.95 "$(bench_spread $ratios)"
 
 # On a shared machine the rate above is at the mercy of other load; the CPU
 # the server spends per connection is not.  Server CPU = the postmaster and
@@ -98,6 +99,7 @@ for i in $(seq 1 "$PAIRS"); do
 done
 printf "server CPU per connection (mean of %d x 2000 connections): without library %.3f ms, with capture %.3f ms; throughput equivalent ratio %.3f (target >= 0.95)\n" \
 	"$PAIRS" "$(echo "$cw / $PAIRS" | bc -l)" "$(echo "$cc / $PAIRS" | bc -l)" "$(echo "$cw / $cc" | bc -l)"
+bench_result capture_conn_cpu_equiv "$(printf '%.3f' "$(echo "$cw / $cc" | bc -l)")" ">=" 0.95 -
 psql_ -c "SELECT audit_log.flush('60 s')" >/dev/null
 psql_ -c "SELECT 'events written: ' || written || ', dropped: ' || dropped FROM audit_log.status"
 
@@ -115,6 +117,8 @@ SELECT 'logins: ' || count(*)
 	|| ' ms, p99: ' || round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM logged_time - request_time)))
 	|| ' ms, max: ' || round(1000 * max(extract(epoch FROM logged_time - request_time))) || ' ms (target p99 < 1000 ms)'
 FROM audit_log.events WHERE event_type = 'LOGIN' AND request_time >= '$t0'"
+p99=$(psql_ -c "SELECT round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM logged_time - request_time))) FROM audit_log.events WHERE event_type = 'LOGIN' AND request_time >= '$t0'")
+bench_result capture_lag_p99_ms "$p99" "<=" 1000 -
 
 fi
 if [[ $ONLY == *3* ]]; then
@@ -129,6 +133,7 @@ e=$(date +%s.%N)
 w1=$(psql_ -c "SELECT written FROM audit_log.status")
 rate=$(echo "($w1 - $w0) / ($e - $s)" | bc -l)
 printf "queued: %s events; written %s in %.3f s: %.0f events/s (target >= 20000)\n" "$queued" "$((w1 - w0))" "$(echo "$e - $s" | bc -l)" "$rate"
+bench_result capture_writer_events_per_s "$(printf '%.0f' "$rate")" ">=" 20000 -
 
 # Native comparison: the same number of rows inserted by one plain
 # INSERT ... SELECT into the same table (same partitions, key and index).
@@ -138,6 +143,7 @@ native=$(psql_ -c "\\timing on" -c "INSERT INTO audit_log.events SELECT gen_rand
 native_rate=$(echo "$n / ($native / 1000)" | bc -l)
 printf "native INSERT ... SELECT of %s rows into audit_log.events: %.0f ms = %.0f rows/s; writer/native ratio %.2f\n" \
 	"$n" "$native" "$native_rate" "$(echo "$rate / $native_rate" | bc -l)"
+bench_result capture_writer_vs_insert_select "$(printf '%.3f' "$(echo "$rate / $native_rate" | bc -l)")" ">=" 1.0 -
 
 fi
 echo "== machine: $(nproc) cores, $(date -u +%Y-%m-%d)"

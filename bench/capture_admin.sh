@@ -102,4 +102,7 @@ echo "CREATE ROLE/GRANT/REVOKE/DROP ROLE loop (password: $WITH_PASSWORD), $CLIEN
 echo "median tps captured: $m_on"
 echo "median tps native:   $m_off"
 echo "ratio captured/native: $ratio (target >= 0.90)"
+per=""
+for i in "${!on[@]}"; do per="$per $(bench_ratio "${on[$i]}" "${off[$i]}")"; done
+bench_result "capture_admin_password_$WITH_PASSWORD" "$ratio" ">=" 0.90 "$(bench_spread $per)"
 echo "events dropped by the queue: $dropped; rows containing the password: $secret_rows"

@@ -270,5 +270,6 @@ echo "best, per CPU second of the collector: ingest $best_apply_cpu events; loca
 awk -v a="$best_apply_cpu" -v i="$best_insert_cpu" -v l="$best_log_event_cpu" 'BEGIN {
 	printf "  ratio collector ingest / local plain INSERT: %.2f (target >= 0.8)\n", a / i;
 	printf "  ratio collector ingest / local log_event:    %.2f\n", a / l }'
+bench_result fleet_ingest_vs_insert_cpu "$(bench_ratio "$best_apply_cpu" "$best_insert_cpu")" ">=" 0.8 -
 fi
 echo "machine: $ncores cores, load average $(cut -d" " -f1-3 /proc/loadavg) (a shared machine), $(date -u +%Y-%m-%dT%H:%MZ)"

@@ -24,6 +24,13 @@
 #   bench_median [N...]    the median of the numbers (arguments or stdin)
 #   bench_ratio A B        A / B with three decimals
 #   bench_as_pg CMD...     run CMD as the postgres user
+#   bench_result NAME VALUE OP TARGET [SPREAD]
+#                          the machine-readable line bench/run-all collects:
+#                          RESULT name=NAME value=VALUE target=OPTARGET spread=SPREAD
+#                          (OP is <= or >=; SPREAD is LOW..HIGH over the
+#                          rounds, or - when there is none); also appended to
+#                          $BENCH_RESULTS when that is set
+#   bench_spread [N...]    LOW..HIGH of the numbers (arguments or stdin)
 #
 # Durability: "${BENCH_DURABLE[@]}" are the settings of a production server
 # (fsync, synchronous_commit and full_page_writes on), "${BENCH_FAST[@]}" the
@@ -128,3 +135,14 @@ bench_median() { # numbers as arguments, or one a line on stdin
 }
 
 bench_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+bench_spread() { # numbers as arguments, or one a line on stdin
+	{ if [ $# -gt 0 ]; then printf '%s\n' "$@"; else cat; fi; } | sort -g |
+		awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f..%.3f", lo, hi }'
+}
+
+bench_result() { # name value op target [spread]
+	local line="RESULT name=$1 value=$2 target=$3$4 spread=${5:--}"
+	echo "$line"
+	if [ -n "${BENCH_RESULTS:-}" ]; then echo "$line" >>"$BENCH_RESULTS"; fi
+}

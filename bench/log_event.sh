@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # bench/log_event.sh: single-row log_event() throughput against a plain
 # INSERT of the same columns into an unpartitioned table without triggers.
-# pgbench, 2 clients, SECONDS (default 20) each, same server, same run.
+# pgbench, 2 clients, SECONDS (the first argument, or DUR; default 20) each, same server, same run.
 # Run as root.  Prints the ratio (target: at least 0.95, with the origin
 # column and the bounds check on request_time of 1.1).
 source "$(dirname "$0")/lib.sh"
-SECONDS_EACH=${1:-20}
+SECONDS_EACH=${1:-${DUR:-20}}
 bench_setup log_event
 bench_node main "listen_addresses = '127.0.0.1'" "shared_buffers = '1GB'" "max_wal_size = '8GB'" \
 	"checkpoint_timeout = '30min'" "shared_preload_libraries = 'audit_log'" "audit_log.database = 'postgres'"
@@ -44,3 +44,5 @@ log=$(bench_median "$log1" "$log2")
 rows=$(bench_psql main -At -c "SELECT count(*) FROM audit_log.events WHERE event_type = 'BENCH_DOWNLOAD'")
 echo "log_event: plain INSERT $ins tps ($ins1, $ins2); log_event $log tps ($log1, $log2); rows logged $rows"
 echo "log_event: ratio log_event/INSERT = $(bench_ratio "$log" "$ins") (target >= 0.95)"
+bench_result log_event_vs_insert "$(bench_ratio "$log" "$ins")" ">=" 0.95 \
+	"$(bench_spread "$(bench_ratio "$log1" "$ins1")" "$(bench_ratio "$log2" "$ins2")")"

@@ -234,6 +234,7 @@ echo "a day of $big5 rows (median of 3): apply_retention $t_big5 ms ($(runs big 
 
 echo
 echo "ratio apply_retention / DELETE, 5M rows, a day of $big_per_day rows: $(bench_ratio "$t_big" "$t_delete") (target <= 0.10)"
+bench_result retention_vs_delete "$(bench_ratio "$t_big" "$t_delete")" "<=" 0.10 -
 echo "ratio bare DROP TABLE of the partition / DELETE, the same day size (the least any drop costs): $(bench_ratio "$t_floor" "$t_delete")"
 echo "ratio apply_retention / bare DROP TABLE: $(bench_ratio "$t_big" "$t_floor"); / its statements by hand: $(bench_ratio "$t_big" "$t_hand")"
 echo "ratio apply_retention / (DELETE + its share of the VACUUM): $(bench_ratio "$t_big" "$(awk -v a="$t_delete" -v b="$t_vacuum" -v r="$RUNS" 'BEGIN { print a + b / r }')")"

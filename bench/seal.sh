@@ -81,4 +81,8 @@ WITH c AS (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS copy FROM r
 SELECT format('ratio %-10s / COPY TO /dev/null (median): %s', what,
 	round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) / c.copy)::numeric, 2))
 FROM runs, c WHERE what <> 'copy' GROUP BY what, c.copy ORDER BY what;
+WITH c AS (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS copy FROM runs WHERE what = 'copy')
+SELECT 'RESULT name=seal_vs_copy value=' || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) / c.copy)::numeric, 3)
+	|| ' target=<=1.5 spread=-'
+FROM runs, c WHERE what = 'seal work' GROUP BY c.copy;
 EOF

@@ -91,4 +91,10 @@ for m in conn fail admin; do
 	printf '%-34s %12s %12s %8s\n' "$label" "$off" "$on" "$(bench_ratio "$on" "$off")"
 	printf '%-34s %12s %12s\n' "  spread (min-max)" "$(spread "${R[${m}_off]}")" "$(spread "${R[${m}_on]}")"
 done
+for m in conn admin; do
+	offs=(${R[${m}_off]}) ons=(${R[${m}_on]}) per=""
+	for i in "${!ons[@]}"; do per="$per $(bench_ratio "${ons[$i]}" "${offs[$i]}")"; done
+	[ $m = conn ] && t=0.85 || t=0.70
+	bench_result "sync_on_off_$m" "$(bench_ratio "$(bench_median ${R[${m}_on]})" "$(bench_median ${R[${m}_off]})")" ">=" $t "$(bench_spread $per)"
+done
 bench_stop main

@@ -43,9 +43,9 @@ psql_ -c "SELECT audit_log.maintain()" >/dev/null
 echo "== a day of audit_log.events: $ROWS rows in today's partition"
 psql_ <<SQL >/dev/null
 INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type,
-	event_status, user_name, object_name, database_name, entry_data)
+	event_status, user_name, object_name, database_name, entry_data, origin)
 SELECT gen_random_uuid(), t, t, 'ACCESS_SIGMA', 'LOGIN', 'SUCCESS', 'user_' || (i % 500),
-	NULL, 'postgres', '{"auth_method": "scram-sha-256"}'
+	NULL, 'postgres', '{"auth_method": "scram-sha-256"}', 'SERVER'
 FROM (SELECT i, date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
 		+ (i % 86000) * interval '1 second' * least(1, extract(epoch FROM now() - date_trunc('day', now())) / 86400) AS t
 	  FROM generate_series(1, $ROWS) i) s;
@@ -73,6 +73,10 @@ measure() { # label, pgbench extra arguments
 	mon=$(bench_median "${on[@]}")
 	moff=$(bench_median "${off[@]}")
 	echo "$label: log_reads on median $mon tps (${on[*]}), off median $moff tps (${off[*]}), ratio on/off $(bench_ratio "$mon" "$moff")"
+	local per=""
+	for i in "${!on[@]}"; do per="$per $(bench_ratio "${on[$i]}" "${off[$i]}")"; done
+	[ "$label" = sessions ] && bench_result trail_reads_on_off "$(bench_ratio "$mon" "$moff")" ">=" 0.98 "$(bench_spread $per)"
+	return 0
 }
 
 echo "== 1. SELECT count(*) over the day, $CLIENTS sessions, $PAIRS pairs of $DUR s"

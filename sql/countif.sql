@@ -85,6 +85,68 @@ RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 DROP TABLE regress_countif_big;
 
+-- the plan-time rewrite: a plain countif is planned as count(*) FILTER, the
+-- aggregate's own FILTER first; DISTINCT, a volatile argument and window
+-- calls keep the C transition function
+CREATE TABLE regress_countif_nulls AS
+SELECT i, CASE WHEN i % 11 = 0 THEN NULL ELSE i % 3 = 0 END AS a,
+       CASE WHEN i % 13 = 0 THEN NULL ELSE i % 2 = 0 END AS b,
+       i % 5 <> 0 AS c, CASE WHEN i % 17 = 0 THEN NULL ELSE i % 7 <> 0 END AS d
+FROM generate_series(1, 60000) i;
+ANALYZE regress_countif_nulls;
+-- a volatile function that is parallel safe and inlined (to plain $1) after the
+-- rewrite was refused: the C path in a parallel plan
+CREATE FUNCTION public.regress_countif_v(boolean) RETURNS boolean
+LANGUAGE sql VOLATILE PARALLEL SAFE AS 'SELECT $1';
+SET max_parallel_workers_per_gather = 0;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(a) FROM regress_countif_nulls;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(a, b, c, d) FILTER (WHERE i > 10) FROM regress_countif_nulls;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(DISTINCT a) FROM regress_countif_nulls;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(a, public.regress_countif_v(b)) FROM regress_countif_nulls;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(a) OVER () FROM regress_countif_nulls LIMIT 1;
+-- inside a subquery and a CTE too
+EXPLAIN (VERBOSE, COSTS OFF) WITH w AS (SELECT audit_log.countif(a) AS n FROM regress_countif_nulls)
+SELECT (SELECT audit_log.countif(b) FROM regress_countif_nulls) AS m, n FROM w;
+-- NULLs, serial: the rewritten form, the C path (strict: NULL rows skipped) and
+-- FILTER agree for 1, 2 and 4 conditions, with and without the aggregate's FILTER
+SELECT audit_log.countif(a) = count(*) FILTER (WHERE a) AS k1,
+       audit_log.countif(a, public.regress_countif_v(true)) = count(*) FILTER (WHERE a) AS k1_c,
+       audit_log.countif(a, b) = count(*) FILTER (WHERE a AND b) AS k2,
+       audit_log.countif(a, public.regress_countif_v(b)) = count(*) FILTER (WHERE a AND b) AS k2_c,
+       audit_log.countif(a, b, c, d) = count(*) FILTER (WHERE a AND b AND c AND d) AS k4,
+       audit_log.countif(a, b, c, public.regress_countif_v(d)) = count(*) FILTER (WHERE a AND b AND c AND d) AS k4_c,
+       audit_log.countif(a, b) FILTER (WHERE d) = count(*) FILTER (WHERE a AND b AND d) AS k2_filter,
+       audit_log.countif(DISTINCT a) AS distinct_a,
+       audit_log.countif(a, b, c, d) AS n4
+FROM regress_countif_nulls;
+-- the same in forced parallel plans, both paths
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(a, b) FROM regress_countif_nulls;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(a, public.regress_countif_v(b)) FROM regress_countif_nulls;
+SELECT audit_log.countif(a) = count(*) FILTER (WHERE a) AS k1,
+       audit_log.countif(a, b) = count(*) FILTER (WHERE a AND b) AS k2,
+       audit_log.countif(a, b, c, d) = count(*) FILTER (WHERE a AND b AND c AND d) AS k4,
+       audit_log.countif(a, b, c, d) AS n4
+FROM regress_countif_nulls;
+SELECT audit_log.countif(public.regress_countif_v(a)) AS k1_c,
+       audit_log.countif(a, public.regress_countif_v(b)) AS k2_c,
+       audit_log.countif(a, b, c, public.regress_countif_v(d)) AS k4_c,
+       count(*) FILTER (WHERE a) AS k1, count(*) FILTER (WHERE a AND b) AS k2,
+       count(*) FILTER (WHERE a AND b AND c AND d) AS k4
+FROM regress_countif_nulls;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+-- the transition functions are strict (1.1), forward and inverse alike
+SELECT count(*) AS functions, bool_and(proisstrict) AS strict
+FROM pg_proc WHERE proname IN ('_countif_trans', '_countif_inv') AND pronamespace = 'audit_log'::regnamespace;
+DROP FUNCTION public.regress_countif_v(boolean);
+DROP TABLE regress_countif_nulls;
+
 -- the aggregates are marked parallel safe and have a combine and inverse function
 SELECT count(*) AS aggregates,
        bool_and(p.proparallel = 's') AS parallel_safe,

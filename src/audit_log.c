@@ -547,8 +547,9 @@ _PG_init(void)
 
 	/*
 	 * The wiring: every hook, callback and worker of the extension, one
-	 * part after the other.  Only the object access hook is installed in a
-	 * late load too (the SQL parts need it); the rest needs preloading.
+	 * part after the other.  Only the object access hook and the planner
+	 * hook (countif.c) are installed in a late load too (the SQL parts need
+	 * them); the rest needs preloading.
 	 * The extension's own emit_log_hook and transaction callbacks (above)
 	 * come last, so that they run before any hook a part installs itself;
 	 * they call the parts in the order their comments give.
@@ -564,6 +565,7 @@ _PG_init(void)
 		al_capture_trail_init();	/* fmgr_hook, ExecutorCheckPerms_hook */
 	}
 	al_extension_drop_init();	/* object_access_hook, preloaded or not */
+	al_countif_init();			/* planner_hook, preloaded or not */
 	/* fleet: nothing at load time (late load: see al_xact_callbacks_register) */
 	if (al_preloaded)
 	{

@@ -168,6 +168,9 @@ extern void al_xact_callbacks_register(void);
 extern void al_uuid7(pg_uuid_t *uuid, TimestampTz ts);
 extern void al_session_id(char *buf, size_t len);
 extern const char *al_source_node(void);
+
+/* countif.c: the plan-time rewrite of countif into count(*) FILTER */
+extern void al_countif_init(void);
 extern bool al_client_addr(char *buf, size_t len);
 extern void al_event_init_session(AuditEvent *ev, AuditCategory category,
 								  const char *event_type, bool success);

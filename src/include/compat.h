@@ -63,6 +63,16 @@
 #endif
 
 /*
+ * object_aclcheck(classid, objectid, roleid, mode): 16 replaced the
+ * per-catalog pg_*_aclcheck() functions by this one; we check functions
+ * only (ProcedureRelationId), which 15 spells pg_proc_aclcheck().
+ */
+#if PG_VERSION_NUM < 160000
+#define object_aclcheck(classid, objectid, roleid, mode) \
+	(AssertMacro((classid) == ProcedureRelationId), pg_proc_aclcheck((objectid), (roleid), (mode)))
+#endif
+
+/*
  * al_grant_role_admin_opt(stmt): whether GRANT role ... WITH ADMIN OPTION,
  * or REVOKE ADMIN OPTION FOR role, was given.  16 replaced the boolean
  * admin_opt by a list of options (ADMIN, INHERIT, SET): GRANT carries
