@@ -1529,15 +1529,22 @@ BEGIN
 		RAISE EXCEPTION 'export directory must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF source IS NULL OR source NOT IN ('events', 'daily_login_activity') THEN
+	IF source IS NULL OR source NOT IN ('events', 'daily_login_activity', 'report') THEN
 		RAISE EXCEPTION 'invalid export source "%"', source
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Use ''events'' or ''daily_login_activity''.';
+				  HINT = 'Use ''events'', ''daily_login_activity'' or ''report''.';
 	END IF;
-	IF format IS NULL OR format NOT IN ('csv', 'jsonl', 'ocsf', 'ecs') THEN
+	IF format IS NULL OR format NOT IN ('csv', 'jsonl', 'ocsf', 'ecs', 'html') THEN
 		RAISE EXCEPTION 'invalid export format "%"', format
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Use ''csv'', ''jsonl'', ''ocsf'' or ''ecs''.';
+				  HINT = 'Use ''csv'', ''jsonl'', ''ocsf'', ''ecs'' or ''html''.';
+	END IF;
+	/* the HTML report: source 'report' and format 'html' go together */
+	IF (source = 'report') <> (format = 'html') THEN
+		RAISE EXCEPTION 'export format "%" is not available for source "%"', format, source
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'The HTML report is source ''report'' with format ''html''.',
+				  HINT = 'Use source ''report'' with format ''html'', or another format for the events.';
 	END IF;
 	IF format IN ('ocsf', 'ecs') AND source <> 'events' THEN
 		RAISE EXCEPTION 'export format "%" is not available for source "%"', format, source

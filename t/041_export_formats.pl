@@ -21,7 +21,7 @@ use JSON::PP;
 my $root    = PostgreSQL::Test::Utils::tempdir();    # audit_log.export_directory
 my $outside = PostgreSQL::Test::Utils::tempdir();
 my $copied  = PostgreSQL::Test::Utils::tempdir();    # export_command target
-mkdir "$root/$_" or die "mkdir $root/$_: $!" for qw(fmt sched);
+mkdir "$root/$_" or die "mkdir $root/$_: $!" for qw(fmt sched reports);
 symlink($outside, "$root/escape") or die "symlink: $!";
 
 my $node = audit_log_node('export_formats',
@@ -420,6 +420,24 @@ is($node->safe_psql('postgres', "SELECT audit_log._scheduled_export('oldjob', 's
 	$n, 'the 1.0 form of _scheduled_export still exports (CSV)');
 is(scalar(grep { /\.csv$/ } files_in("$root/sched")), $n, 'its files are CSV');
 $node->safe_psql('postgres', "SELECT audit_log.unschedule_export('fmtjob')");
+
+# the HTML report can be scheduled like any export: a daily report
+$jobid = $node->safe_psql('postgres',
+	"SELECT audit_log.schedule_export('dailyreport', '5 0 * * *', 'reports', 'report', '1 day', 'html', 'gzip')");
+like($jobid, qr/^\d+$/, 'schedule_export takes the report (source report, format html)');
+($rc, $out, $err) = $node->psql('postgres',
+	"SELECT audit_log.schedule_export('fmtbad', '0 3 * * *', 'sched', 'report', '1 day', 'csv')");
+like($err, qr/format "csv" is not available for source "report"/, 'schedule_export refuses the report in csv');
+($rc, $out, $err) = $node->psql('postgres',
+	"SELECT audit_log.schedule_export('fmtbad', '0 3 * * *', 'sched', 'events', '1 day', 'html')");
+like($err, qr/format "html" is not available for source "events"/, 'and html for the events');
+$n = $node->safe_psql('postgres',
+	"SELECT audit_log._scheduled_export('dailyreport', 'reports', 'report', '1 day', 'html', 'gzip', false)");
+cmp_ok($n, '>=', 1, "a run of the report job writes one report per closed day ($n)");
+my @reports = grep { /^audit_log_report_.*\.html\.gz$/ } files_in("$root/reports");
+is(scalar(@reports), $n, 'one .html.gz report per day');
+like(`gzip -dc $root/reports/$reports[0]`, qr/^<!DOCTYPE html>/i, 'each one an HTML document');
+$node->safe_psql('postgres', "SELECT audit_log.unschedule_export('dailyreport')");
 
 # --- audit_log.log_to_server_format: the server-log line as OCSF or ECS ---
 my ($rc_f, $out_f, $err_f) = $node->psql('postgres', "ALTER SYSTEM SET audit_log.log_to_server_format = 'xml'");
