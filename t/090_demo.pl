@@ -50,6 +50,16 @@ is(sql(q{SELECT count(*) FROM audit_log.events WHERE event_type = 'LOGIN' AND us
 	'2', 'both wrong passwords are recorded');
 is(sql(q{SELECT count(*) FROM audit_log.events WHERE event_category = 'TEAMS' AND event_type = 'CREATE_TEAM' AND object_name = 'analysts'}),
 	'1', 'the team creation is recorded');
+# the capture rule: the monitoring role's successful logins are not written,
+# its failed one is; the burst raised the shipped alert, printed from LISTEN
+is(sql(q{SELECT string_agg(event_type || ':' || event_status, ' ' ORDER BY event_type, event_status)
+FROM audit_log.events WHERE user_name = 'monitor' AND event_category = 'ACCESS_SIGMA'}),
+	'LOGIN:FAILURE', 'the capture rule kept only the monitoring role\'s failed login');
+cmp_ok(sql(q{SELECT skipped FROM audit_log.capture_rule_stats WHERE name = 'skip_monitor_successes'}), '>=', 5,
+	'and counted the skipped logins and logouts');
+like($out, qr/ALERT received by LISTEN: \{.*"rule": ?"failed_logins"/, 'the demo prints the alert it received by LISTEN');
+is(sql(q{SELECT count(*) FROM audit_log.alerts WHERE rule = 'failed_logins' AND group_key = '127.0.0.1'}), '1',
+	'one alert for the burst from 127.0.0.1');
 is(sql(q{SELECT count(*) FROM audit_log.events e WHERE e::text ~ 'demo-[a-z]+-Secret'}), '0',
 	'no secret the demo used is stored');
 
