@@ -88,6 +88,24 @@ DROP TABLE regress_countif_big;
 -- the plan-time rewrite: a plain countif is planned as count(*) FILTER, the
 -- aggregate's own FILTER first; DISTINCT, a volatile argument and window
 -- calls keep the C transition function
+-- The aggregates of a plan, as EXPLAIN VERBOSE names them: the aggregate
+-- nodes and the output lines that hold an aggregate.  The rest of the plan
+-- (sorts, the names of init plans and windows) differs between majors.
+CREATE FUNCTION pg_temp.aggs_planned(q text) RETURNS SETOF text
+LANGUAGE plpgsql AS $f$
+DECLARE
+	l text;
+BEGIN
+	FOR l IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP
+		l := regexp_replace(btrim(l), '^->\s+', '');
+		IF l ~ '^(Finalize |Partial )?(Aggregate|WindowAgg|Gather)' THEN
+			RETURN NEXT l;
+		ELSIF l ~ '^Output: ' AND l ~ '(audit_log\.countif\(|count\(\*\))' THEN
+			RETURN NEXT regexp_replace(l, ' OVER .*$', ' OVER (...)');
+		END IF;
+	END LOOP;
+END
+$f$;
 CREATE TABLE regress_countif_nulls AS
 SELECT i, CASE WHEN i % 11 = 0 THEN NULL ELSE i % 3 = 0 END AS a,
        CASE WHEN i % 13 = 0 THEN NULL ELSE i % 2 = 0 END AS b,
@@ -99,14 +117,14 @@ ANALYZE regress_countif_nulls;
 CREATE FUNCTION public.regress_countif_v(boolean) RETURNS boolean
 LANGUAGE sql VOLATILE PARALLEL SAFE AS 'SELECT $1';
 SET max_parallel_workers_per_gather = 0;
-EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(a) FROM regress_countif_nulls;
-EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(a, b, c, d) FILTER (WHERE i > 10) FROM regress_countif_nulls;
-EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(DISTINCT a) FROM regress_countif_nulls;
-EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(a, public.regress_countif_v(b)) FROM regress_countif_nulls;
-EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(a) OVER () FROM regress_countif_nulls LIMIT 1;
+SELECT pg_temp.aggs_planned($q$SELECT audit_log.countif(a) FROM regress_countif_nulls$q$);
+SELECT pg_temp.aggs_planned($q$SELECT audit_log.countif(a, b, c, d) FILTER (WHERE i > 10) FROM regress_countif_nulls$q$);
+SELECT pg_temp.aggs_planned($q$SELECT audit_log.countif(DISTINCT a) FROM regress_countif_nulls$q$);
+SELECT pg_temp.aggs_planned($q$SELECT audit_log.countif(a, public.regress_countif_v(b)) FROM regress_countif_nulls$q$);
+SELECT pg_temp.aggs_planned($q$SELECT audit_log.countif(a) OVER () FROM regress_countif_nulls LIMIT 1$q$);
 -- inside a subquery and a CTE too
-EXPLAIN (VERBOSE, COSTS OFF) WITH w AS (SELECT audit_log.countif(a) AS n FROM regress_countif_nulls)
-SELECT (SELECT audit_log.countif(b) FROM regress_countif_nulls) AS m, n FROM w;
+SELECT pg_temp.aggs_planned($q$WITH w AS (SELECT audit_log.countif(a) AS n FROM regress_countif_nulls)
+SELECT (SELECT audit_log.countif(b) FROM regress_countif_nulls) AS m, n FROM w$q$);
 -- NULLs, serial: the rewritten form, the C path (strict: NULL rows skipped) and
 -- FILTER agree for 1, 2 and 4 conditions, with and without the aggregate's FILTER
 SELECT audit_log.countif(a) = count(*) FILTER (WHERE a) AS k1,
@@ -124,8 +142,8 @@ SET max_parallel_workers_per_gather = 2;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
-EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(a, b) FROM regress_countif_nulls;
-EXPLAIN (VERBOSE, COSTS OFF) SELECT audit_log.countif(a, public.regress_countif_v(b)) FROM regress_countif_nulls;
+SELECT pg_temp.aggs_planned($q$SELECT audit_log.countif(a, b) FROM regress_countif_nulls$q$);
+SELECT pg_temp.aggs_planned($q$SELECT audit_log.countif(a, public.regress_countif_v(b)) FROM regress_countif_nulls$q$);
 SELECT audit_log.countif(a) = count(*) FILTER (WHERE a) AS k1,
        audit_log.countif(a, b) = count(*) FILTER (WHERE a AND b) AS k2,
        audit_log.countif(a, b, c, d) = count(*) FILTER (WHERE a AND b AND c AND d) AS k4,
