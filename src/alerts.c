@@ -69,6 +69,7 @@
 #include "audit_log.h"
 #include "queue.h"
 #include "version.h"
+#include "writer.h"
 
 /* the built-in conditions, always on */
 #define AL_ALERT_NUM_BUILTIN 3
@@ -683,10 +684,7 @@ al_alerts_refresh(void)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(oldcxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		al_writer_report_and_abort(oldcxt);
 		al_alerts_active = false;
 	}
 	PG_END_TRY();
@@ -774,10 +772,7 @@ al_alerts_fire(void)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(oldcxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		al_writer_report_and_abort(oldcxt);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);
@@ -848,10 +843,7 @@ al_stall_check(TimestampTz now)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(oldcxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		al_writer_report_and_abort(oldcxt);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);

@@ -663,13 +663,19 @@ al_note_prepared(const AuditEvent *evs, int n)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(al_writer_cxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		al_writer_report_and_abort(al_writer_cxt);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(al_writer_cxt);
+}
+
+void
+al_writer_report_and_abort(MemoryContext cxt)
+{
+	MemoryContextSwitchTo(cxt);
+	EmitErrorReport();
+	FlushErrorState();
+	AbortCurrentTransaction();
 }
 
 /* Copy text column col of row into dst (empty if NULL). */
@@ -792,10 +798,7 @@ al_resolve_prepared(void)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(al_writer_cxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
+		al_writer_report_and_abort(al_writer_cxt);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(al_writer_cxt);

@@ -12,9 +12,17 @@
 #define AUDIT_LOG_WRITER_H
 
 #include "fmgr.h"
+#include "utils/palloc.h"
 
 /* writer.c: register the background worker; from _PG_init when preloaded */
 extern void al_writer_init(void);
+
+/*
+ * writer.c: in the PG_CATCH of a transaction the writer (or alerts.c, which
+ * it runs) does on its own: back to cxt, the error to the server log, the
+ * transaction aborted; the worker goes on.
+ */
+extern void al_writer_report_and_abort(MemoryContext cxt);
 
 /* writer.c: the worker's entry point, found by name by the postmaster */
 extern PGDLLEXPORT void al_writer_main(Datum main_arg);
