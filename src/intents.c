@@ -271,8 +271,8 @@ al_intents_delete_finals(const AuditEvent *evs, int n)
 
 /*
  * Resolve the intents whose transaction is over: write their events with
- * the true outcome.  Called by the writer when its queue is empty; errors
- * are logged and the intents stay for the next try.
+ * the true outcome.  Called by the writer once a batch has emptied its
+ * queue; errors are logged and the intents stay for the next try.
  */
 void
 al_intents_resolve(void)

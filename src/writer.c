@@ -1106,9 +1106,9 @@ al_writer_reload(void)
 }
 
 /*
- * With the queue empty, resolve the intents left behind (intents.c): at
+ * With the queue emptied, resolve the intents left behind (intents.c): at
  * once after the writer starts (a crash or power loss may have left some),
- * then at most once every AL_RESOLVE_MS.
+ * then at most once every AL_RESOLVE_MS, however busy the server.
  */
 static void
 al_writer_resolve_intents(void)
@@ -1194,7 +1194,13 @@ al_writer_main(Datum main_arg)
 			CHECK_FOR_INTERRUPTS();
 			continue;
 		}
-		if (res == AL_WRITE_IDLE)
+		/*
+		 * The queue was emptied by this batch (a partial one) or was empty:
+		 * resolve the intents left behind.  Not only when idle: on a server
+		 * where sessions keep coming the writer may never find the queue
+		 * empty, and an intent would wait for the first quiet moment.
+		 */
+		if (res == AL_WRITE_IDLE || res == AL_WRITE_SOME)
 			al_writer_resolve_intents();
 		timeout = (res == AL_WRITE_BLOCKED && !al_queue_is_paused()) ?
 			AL_RETRY_MS : al_flush_interval_ms;

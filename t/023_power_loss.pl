@@ -151,5 +151,38 @@ is(q1(q{SELECT count(*) FROM audit_log.events WHERE entry_data ? 'from_intent' A
 cmp_ok(q1("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'regress\\_pl\\_%'"), '>', $rounds,
 	'the loop made changes in every round');
 
+# An intent left behind is resolved while sessions keep coming: the writer
+# of a busy server is seldom idle, and must not wait for a quiet moment.
+# (With synchronous off, every flush_interval finds new logins.)
+q1("ALTER SYSTEM SET audit_log.synchronous = off");
+q1("SELECT pg_reload_conf()");
+q1("CREATE ROLE regress_pl_busy_model LOGIN");
+q1("SELECT audit_log.flush('30 s')");
+my $bench_sql = PostgreSQL::Test::Utils::tempdir() . "/select1.sql";
+PostgreSQL::Test::Utils::append_to_file($bench_sql, "SELECT 1;\n");
+my ($bout, $berr) = ('', '');
+my $bench = IPC::Run::start([ 'pgbench', '-n', '-C', '-c', '4', '-T', '20', '-f', $bench_sql,
+	'-h', $node->host, '-p', $node->port, 'postgres' ], '<', \undef, '>', \$bout, '2>', \$berr);
+usleep(1_000_000);
+my $busy_xid = q1("SELECT pg_current_xact_id()");
+q1(qq{INSERT INTO audit_log.capture_intents (event_id, xid, event)
+SELECT u, '$busy_xid', to_jsonb(e) || jsonb_build_object('event_id', u, 'object_name', 'regress_pl_busy')
+FROM audit_log.events e, gen_random_uuid() AS u WHERE e.event_type = 'CREATE_USER' AND e.object_name = 'regress_pl_busy_model'});
+my $waited = 0;
+my $busy_left = '1';
+while ($waited < 10_000)
+{
+	$busy_left = q1("SELECT count(*) FROM audit_log.capture_intents WHERE event->>'object_name' = 'regress_pl_busy'");
+	last if $busy_left eq '0';
+	usleep(250_000);
+	$waited += 250;
+}
+my $logins = q1("SELECT count(*) FROM audit_log.events WHERE event_type = 'LOGIN' AND logged_time > now() - interval '30 s'");
+$bench->kill_kill;
+is($busy_left, '0', "an intent left behind is resolved while logins keep coming (after $waited ms, $logins logins in the last 30 s)");
+q1("SELECT audit_log.flush('30 s')");
+is(q1("SELECT event_status || '|' || (entry_data->>'from_intent') FROM audit_log.events WHERE object_name = 'regress_pl_busy'"),
+	'SUCCESS|true', 'its event is written with its true outcome (committed: SUCCESS), from the intent');
+
 $node->stop;
 done_testing();
