@@ -14,9 +14,14 @@
  * jsonb_populate_recordset(...) ON CONFLICT DO NOTHING, and frees the
  * slots only once the primary answered: an event sent twice (the answer
  * lost) lands once, deduplicated by its event_id.  When the primary cannot
- * be reached, the events stay queued (audit_log.queue_size of them; later
- * ones go to the server log, counted in dropped) and the writer retries
- * every second.  The events reach the standby's own table through
+ * be reached, the events stay queued (audit_log.queue_size of them: the
+ * standby's bounded spool; later ones go to the server log as their JSON
+ * lines, counted in dropped and in the gap counts) and the writer retries
+ * every second.  After the first batch the primary takes again, the writer
+ * (writer.c, al_write_some) turns the gap counts into one CAPTURE_GAP
+ * event, sent with the next batch.  A standby stopped meanwhile saves its
+ * queue to the queue file like any server and sends it after its restart
+ * (t/024_standby_spool.pl).  The events reach the standby's own table through
  * replication like any other row.  Intents (intents.c) are never made on
  * a standby, since it runs no administrative command.
  *

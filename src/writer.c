@@ -979,6 +979,14 @@ al_write_some(void)
 			return AL_WRITE_BLOCKED;
 		if (n == 0)
 			return AL_WRITE_IDLE;
+
+		/*
+		 * The primary took a batch: the events the standby dropped while it
+		 * could not be reached (its queue full) become a CAPTURE_GAP event,
+		 * queued here and sent with the next batch, so the gap is a row on
+		 * the primary too (issue 16, t/024).
+		 */
+		al_record_gap();
 		return n == AL_BATCH_MAX ? AL_WRITE_MORE : AL_WRITE_SOME;
 	}
 	if (al_said_standby)
