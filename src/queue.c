@@ -78,6 +78,23 @@
 #define AL_QUEUE_FILE_VERSION 1
 
 /*
+ * After the events of a queue file: the count of the dropped events that
+ * no writer had recorded as a CAPTURE_GAP yet (a standby restarted while
+ * its primary is unreachable would otherwise lose its gap: t/024).  The
+ * loader of 1.0 reads only header[3] events and ignores it; this one takes
+ * it only when its magic, copy of the event count, size and sums agree.
+ */
+#define AL_QUEUE_GAP_MAGIC	0x41554c47	/* "AULG" */
+typedef struct AlQueueFileGap
+{
+	uint32		magic;
+	uint32		count;			/* header[3] of the same save */
+	uint32		size;			/* sizeof(AlGapCounts) */
+	uint32		pad;
+	AlGapCounts gap;
+} AlQueueFileGap;
+
+/*
  * The size of an event in a queue file saved by the 1.0 library: the fields
  * up to entry_data, which are laid out as they were then, padded to the
  * struct's alignment.  The loader reads both sizes.
@@ -203,7 +220,8 @@ al_shmem_request(void)
 static off_t
 al_queue_file_size(int nslots)
 {
-	return (off_t) (4 * sizeof(uint32)) + (off_t) nslots * (off_t) sizeof(AuditEvent);
+	return (off_t) (4 * sizeof(uint32)) + (off_t) nslots * (off_t) sizeof(AuditEvent) +
+		(off_t) sizeof(AlQueueFileGap);
 }
 
 /*
@@ -340,6 +358,7 @@ al_queue_save(int code, Datum arg)
 	const char *path = AL_QUEUE_FILE_RESERVE;
 	bool		reserved = true;
 	char		why[256];
+	AlQueueFileGap trailer;
 
 	if (al_queue == NULL)
 		return;
@@ -353,9 +372,16 @@ al_queue_save(int code, Datum arg)
 	for (pos = al_queue->tail; pos < al_queue->head; pos++)
 		if (al_queue->slots[pos % al_queue->nslots].ready)
 			count++;
-	/* a gap not yet recorded by a writer is carried over too */
-	al_gap_take(&al_pm_lost_gap);
-	if (count == 0)
+	/*
+	 * A gap not yet recorded by a writer is carried over too: in the file,
+	 * after the events (into the postmaster's memory if the save fails).
+	 */
+	memset(&trailer, 0, sizeof(trailer));
+	trailer.magic = AL_QUEUE_GAP_MAGIC;
+	trailer.count = count;
+	trailer.size = (uint32) sizeof(AlGapCounts);
+	al_gap_take(&trailer.gap);
+	if (count == 0 && trailer.gap.total == 0)
 	{
 		unlink(AL_QUEUE_FILE);
 		return;
@@ -386,6 +412,8 @@ al_queue_save(int code, Datum arg)
 		if (fwrite(&slot->ev, sizeof(AuditEvent), 1, f) != 1)
 			goto error;
 	}
+	if (fwrite(&trailer, sizeof(trailer), 1, f) != 1)
+		goto error;
 	if (fflush(f) != 0 || pg_fsync(fileno(f)) != 0)
 		goto error;
 	if (FreeFile(f) != 0)
@@ -398,7 +426,10 @@ al_queue_save(int code, Datum arg)
 		goto error;
 	ereport(LOG,
 			(errmsg("audit_log: saved %u queued events to \"%s\"%s", count, AL_QUEUE_FILE,
-					reserved ? " (in the space reserved at start)" : "")));
+					reserved ? " (in the space reserved at start)" : ""),
+			 trailer.gap.total > 0 ?
+			 errdetail("The count of %llu dropped events not yet recorded as a CAPTURE_GAP event is saved with them.",
+					   (unsigned long long) trailer.gap.total) : 0));
 	return;
 
 error:
@@ -411,6 +442,7 @@ error:
 		FreeFile(f);
 	if (!reserved)
 		unlink(AL_QUEUE_FILE_TMP);
+	al_gap_merge(&al_pm_lost_gap, &trailer.gap);
 	al_queue_save_failed(why);
 }
 
@@ -428,6 +460,7 @@ al_queue_load(void)
 	uint32		loaded = 0;
 	uint32		overflow = 0;
 	AuditEvent	ev;
+	AlQueueFileGap trailer;
 
 	f = AllocateFile(AL_QUEUE_FILE, PG_BINARY_R);
 	if (f == NULL)
@@ -494,6 +527,20 @@ al_queue_load(void)
 			al_gap_add(&al_queue->gap, &ev, AL_GAP_FILE_TOO_BIG);
 			al_log_dropped_event(&ev, "it did not fit into audit_log.queue_size when the saved queue was loaded");
 		}
+	}
+	/* the gap counts saved after the events (none in a file of 1.0) */
+	if (i == header[3] && header[2] == (uint32) sizeof(AuditEvent) &&
+		fread(&trailer, sizeof(trailer), 1, f) == 1 &&
+		trailer.magic == AL_QUEUE_GAP_MAGIC && trailer.count == header[3] &&
+		trailer.size == (uint32) sizeof(AlGapCounts))
+	{
+		uint64		sum = 0;
+		int			r;
+
+		for (r = 0; r < AL_GAP_NUM_REASONS; r++)
+			sum += trailer.gap.by_reason[r];
+		if (sum == trailer.gap.total)
+			al_gap_merge(&al_queue->gap, &trailer.gap);
 	}
 	FreeFile(f);
 	/* its blocks become the next save's reserved space */

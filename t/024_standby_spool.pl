@@ -207,6 +207,53 @@ is(status('dropped'), '0', 'nothing dropped since the restart');
 is($primary->safe_psql('postgres', 'SELECT count(*) FROM (SELECT event_id FROM audit_log.events GROUP BY event_id HAVING count(*) > 1) d'),
 	'0', 'no duplicate event_id on the primary');
 
+# ---- overflow, then a restart, while the primary is down -------------------
+#
+# The count of the dropped events that is not yet a CAPTURE_GAP event goes
+# into the queue file with the queued events: the gap is recorded after the
+# restart too.
+
+is($standby->safe_psql('postgres', "SELECT audit_log.flush('30 s')"), 't',
+	'the standby\'s queue is empty once more');
+sleep 1;
+$primary->stop('fast');
+$offset = -s $standby->logfile;
+my $refused3 = 0;
+for my $i (1 .. 80)
+{
+	$refused3++ if attempt($standby, sprintf('gap-restart-%02d', $i), $wrong) =~ /password authentication failed/;
+}
+is($refused3, 80, '80 failed logins on the standby with the primary down');
+$standby->stop('fast');
+ok($standby->log_contains(qr/audit_log: saved $qsize queued events to "pg_stat\/audit_log\.queue"/, $offset),
+	"the standby saves its full queue ($qsize events) at a fast shutdown");
+my @lines3 = dropped_lines($offset);
+is(scalar @lines3, 80 - $qsize, 'the 16 others are JSON lines in its log');
+$standby->start;
+$primary->start;
+is($standby->safe_psql('postgres', "SELECT audit_log.flush('60 s')"), 't',
+	'the primary back, flush() completes after the restart');
+ok($primary->poll_query_until('postgres', q{
+SELECT count(*) = 2 FROM audit_log.events WHERE event_type = 'CAPTURE_GAP' AND source_node = 'standby'}),
+	'a second CAPTURE_GAP event of the standby arrived on the primary, after its restart');
+# (after the restart, until the writer sends again, a session's own LOGIN
+# may find the loaded queue full too: it is in the log and in the gap)
+my $all3 = scalar(dropped_lines($offset));
+cmp_ok($all3, '>=', 80 - $qsize, 'every dropped event is a JSON line');
+is($primary->safe_psql('postgres', q{
+SELECT concat_ws('|', event_status_reason_code, entry_data->>'events', entry_data->'reasons'->>'queue_full')
+FROM audit_log.events WHERE event_type = 'CAPTURE_GAP' AND source_node = 'standby'
+ORDER BY request_time DESC LIMIT 1}),
+	join('|', 'QUEUE_FULL', $all3, $all3),
+	'it counts exactly the events dropped, the 16 before the restart included');
+my ($arrived3, $ids3) = primary_events('gap-restart-%');
+is(scalar @$ids3, $qsize, "the $qsize queued events arrived on the primary after the restart");
+my %apps3 = map { $_ => 1 } keys %$arrived3;
+$apps3{ $_->{application_name} }++ for @lines3;
+is(scalar(grep { $apps3{ sprintf('gap-restart-%02d', $_) } // 0 } 1 .. 80), 80,
+	'every one of the 80 logins is on the primary or in the log');
+is(scalar(grep { $_ != 1 } values %apps3), 0, '... exactly once');
+
 # ---- no secret anywhere ----------------------------------------------------
 
 $primary->wait_for_catchup($standby);
