@@ -194,4 +194,81 @@ ${ $listener{builtin}[1] } .= "\\q\n";
 $listener{builtin}[0]->finish;
 $node->stop;
 
+# ------------------------------------------------- a collector and a source
+# The source's wal_sender_timeout of 2 s: while it streams, it reports the
+# end of what it sent at least every second, so its lag stays under 2 s.
+my $secret = 'Lag-pw-4e1b77';
+my $src = audit_log_node('lagsrc',
+	init => { allows_streaming => 'logical' },
+	conf => qq{
+max_replication_slots = 4
+max_wal_senders = 4
+wal_sender_timeout = '2s'
+},
+	hba => "local all fleet_repl scram-sha-256\nlocal all all trust\n");
+$src->safe_psql('postgres', qq{
+CREATE ROLE fleet_repl LOGIN REPLICATION PASSWORD '$secret';
+GRANT audit_log_reader TO fleet_repl;
+SELECT audit_log.create_publication();
+});
+my $coll = node_with_alerts('lagcoll',
+	init => { allows_streaming => 'logical' },
+	conf => qq{
+max_replication_slots = 4
+max_logical_replication_workers = 4
+wal_retrieve_retry_interval = '500ms'
+});
+is($coll->safe_psql('postgres', 'SHOW audit_log.alert_collector_lag'), '5min', 'collector_lag: the default threshold is 5 min');
+my ($lrc, $lout, $lerr) = $coll->psql('postgres', 'ALTER SYSTEM SET audit_log.alert_collector_lag = -1');
+like($lerr, qr/-1 s is outside the valid range/, 'collector_lag: a negative threshold is refused');
+$coll->safe_psql('postgres', q{ALTER SYSTEM SET audit_log.alert_collector_lag = '2s'; SELECT pg_reload_conf()});
+$coll->poll_query_until('postgres', q{SELECT audit_log.flush('10 s') IS NOT NULL AND count(*) = 1
+FROM audit_log.events WHERE event_type = 'SETTINGS_CHANGE' AND object_name = 'audit_log.alert_collector_lag'
+  AND entry_data ->> 'new' = '2s'})
+  or diag 'no SETTINGS_CHANGE event for audit_log.alert_collector_lag';
+is($coll->safe_psql('postgres', q{SELECT entry_data ->> 'old' || ' -> ' || (entry_data ->> 'new') FROM audit_log.events
+WHERE event_type = 'SETTINGS_CHANGE' AND object_name = 'audit_log.alert_collector_lag'}), '5min -> 2s',
+	'collector_lag: the change of the threshold is a SETTINGS_CHANGE event');
+
+$coll->safe_psql('postgres', sprintf(q{SELECT audit_log.add_source('lagsrc', 'host=%s port=%d dbname=postgres user=fleet_repl password=%s')},
+	$src->host, $src->port, $secret));
+$src->safe_psql('postgres', q{SELECT audit_log.log_event('AUDIT_LOG', 'SCHEDULE_CHANGE', object_name => 'regress_lag_probe')});
+ok($coll->poll_query_until('postgres', q{SELECT count(*) = 1 FROM audit_log.events WHERE object_name = 'regress_lag_probe'}),
+	'collector_lag: the source streams to the collector');
+
+# streaming: 12 s (more than a look every 10 s), the lag sampled
+my ($max_lag, $end) = (0, time + 12);
+while (time < $end)
+{
+	my $l = $coll->safe_psql('postgres', q{SELECT coalesce(extract(epoch FROM lag), -1) FROM audit_log.sources WHERE name = 'lagsrc'});
+	$max_lag = $l if $l > $max_lag;
+	sleep 0.5;
+}
+note("collector_lag: largest lag seen while streaming: $max_lag s");
+is(scalar wait_notified($coll, 'audit_log:collector_lag', 0.5), 0, 'collector_lag: no alert while the source streams');
+
+# the source stops
+my $stopped = time;
+$src->stop('fast');
+my @lag = wait_notified($coll, 'audit_log:collector_lag', 30);
+is(scalar @lag, 1, 'collector_lag: the LISTENing session receives one alert once the stopped source lags past 2 s');
+note(sprintf('collector_lag: alert %.1f s after the source stopped', time - $stopped));
+is($lag[0] && "$lag[0]{kind} $lag[0]{group_by} $lag[0]{group_key} $lag[0]{source} $lag[0]{lag_threshold_ms}",
+	'alert source lagsrc lagsrc 2000', 'collector_lag: the payload names the source and the threshold');
+ok($lag[0] && $lag[0]{lag_ms} >= 2000, 'collector_lag: and its lag, past the threshold (' . ($lag[0] ? $lag[0]{lag_ms} : '?') . ' ms)');
+is($coll->safe_psql('postgres', q{SELECT (entry_data ->> 'source') || ' ' || ((entry_data ->> 'lag_ms')::int >= 2000)
+FROM audit_log.events WHERE event_type = 'ALERT' AND entry_data ->> 'rule' = 'audit_log:collector_lag'}), 'lagsrc true',
+	'collector_lag: the ALERT row has the source and its lag in entry_data');
+is(alert_rows($coll, 'audit_log:collector_lag'), '1:alert/FAILURE/lagsrc', 'collector_lag: one ALERT row');
+@c = command_got($coll, 'audit_log:collector_lag');
+is(scalar @c, 1, 'collector_lag: alert_command received the JSON');
+# still lagging: no second alert within the window (60 s)
+sleep 12;
+is(scalar wait_notified($coll, 'audit_log:collector_lag', 0.5, 2), 1, 'collector_lag: one alert per source per window, however long it lags');
+is(alert_rows($coll, 'audit_log:collector_lag'), '1:alert/FAILURE/lagsrc', 'collector_lag: still one ALERT row');
+
+${ $listener{lagcoll}[1] } .= "\\q\n";
+$listener{lagcoll}[0]->finish;
+$coll->stop;
+
 done_testing();
