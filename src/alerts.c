@@ -67,18 +67,25 @@
 #include "al_json.h"
 #include "alerts.h"
 #include "audit_log.h"
+#include "fleet.h"
 #include "queue.h"
 #include "version.h"
 #include "writer.h"
 
 /* the built-in conditions, always on */
-#define AL_ALERT_NUM_BUILTIN 3
+#define AL_ALERT_NUM_BUILTIN 4
 
 /* events waiting this long while the writer cannot write: a stall */
 #define AL_ALERT_STALL_MS 30000
 
 /* how often the writer looks for failed exports and pg_cron jobs */
 #define AL_ALERT_JOBS_MS 10000
+
+/* at least this long between two alerts of one lagging source */
+#define AL_ALERT_LAG_WINDOW_MS 60000
+
+/* most sources audit_log:collector_lag looks at */
+#define AL_ALERT_MAX_SOURCES 256
 
 /* longest name of a rule, built-in prefix included */
 #define AL_ALERT_NAME_LEN 80
@@ -92,11 +99,12 @@ typedef enum AlGroupBy
 	AL_GROUP_USER_NAME,
 	AL_GROUP_DATABASE_NAME,
 	AL_GROUP_NONE,
-	AL_GROUP_OBJECT_NAME		/* built-in conditions only */
+	AL_GROUP_OBJECT_NAME,		/* built-in conditions only */
+	AL_GROUP_SOURCE				/* the object_name: a collector's source */
 } AlGroupBy;
 
 static const char *const al_group_by_names[] = {
-	"client_addr", "user_name", "database_name", "none", "object_name"
+	"client_addr", "user_name", "database_name", "none", "object_name", "source"
 };
 
 /* the user rules may group by the first four only */
@@ -118,6 +126,7 @@ typedef struct AlAlertGroup
 	pg_uuid_t	pending_last;
 	TimestampTz pending_last_ts;
 	int64		total;			/* events of the storm so far */
+	int64		lag_ms;			/* collector_lag: the lag last seen */
 } AlAlertGroup;
 
 typedef struct AlAlertRule
@@ -149,6 +158,7 @@ typedef struct AlFiring
 } AlFiring;
 
 char	   *al_alert_command = NULL;
+int			al_alert_collector_lag_s = 300;
 
 static MemoryContext al_alerts_cxt = NULL;
 static AlAlertRule *al_rules[AL_ALERT_MAX_RULES + AL_ALERT_NUM_BUILTIN];
@@ -337,6 +347,12 @@ al_alert_queue(AlAlertRule *r, const AlAlertGroup *g, const char *kind, int coun
 	al_json_str(&js, "quiet_until", buf);
 	al_iso(GetCurrentTimestamp(), buf);
 	al_json_str(&js, "fired_at", buf);
+	if (r->group_by == AL_GROUP_SOURCE)
+	{
+		al_json_str(&js, "source", g->key);
+		al_json_int64(&js, "lag_ms", g->lag_ms);
+		al_json_int64(&js, "lag_threshold_ms", (int64) al_alert_collector_lag_s * 1000);
+	}
 	(void) al_json_finish(&js);
 }
 
@@ -364,9 +380,9 @@ al_group_quiet_end(AlAlertRule *r, AlAlertGroup *g)
 	g->pending = 0;
 }
 
-/* Count one matching event of rule r. */
+/* Count one matching event of rule r (lag_ms: collector_lag only). */
 static void
-al_rule_count(AlAlertRule *r, const AuditEvent *ev, TimestampTz now)
+al_rule_count(AlAlertRule *r, const AuditEvent *ev, TimestampTz now, int64 lag_ms)
 {
 	const char *key;
 	AlAlertGroup *g;
@@ -384,6 +400,7 @@ al_rule_count(AlAlertRule *r, const AuditEvent *ev, TimestampTz now)
 			key = ev->database_name;
 			break;
 		case AL_GROUP_OBJECT_NAME:
+		case AL_GROUP_SOURCE:
 			key = ev->object_name;
 			break;
 		default:
@@ -394,6 +411,8 @@ al_rule_count(AlAlertRule *r, const AuditEvent *ev, TimestampTz now)
 	if (g == NULL || ev->request_time <= g->ignore_upto)
 		return;
 	g->last_seen = now;
+	if (r->group_by == AL_GROUP_SOURCE)
+		g->lag_ms = lag_ms;
 	while (g->quiet_until != 0 && ev->request_time >= g->quiet_until)
 		al_group_quiet_end(r, g);
 
@@ -477,6 +496,19 @@ al_add_builtins(void)
 	r->group_by = AL_GROUP_OBJECT_NAME;
 	r->threshold = 1;
 	r->within_us = 60 * USECS_PER_SEC;
+	al_rules[al_nrules++] = r;
+
+	/*
+	 * a collector's source whose lag passed audit_log.alert_collector_lag
+	 * (fed by al_alerts_check_jobs; the window is set there)
+	 */
+	r = al_rule_new("audit_log:collector_lag", true);
+	r->scan_only = true;
+	r->category = AL_CAT_AUDIT_LOG;
+	strlcpy(r->event_type, "COLLECTOR_LAG", sizeof(r->event_type));
+	r->group_by = AL_GROUP_SOURCE;
+	r->threshold = 1;
+	r->within_us = AL_ALERT_LAG_WINDOW_MS * INT64CONST(1000);
 	al_rules[al_nrules++] = r;
 }
 
@@ -868,7 +900,7 @@ al_stall_written(void)
 /* Feed one failure found by al_alerts_check_jobs to the built-in rule. */
 static void
 al_feed_builtin(const char *rule, const char *event_id, TimestampTz ts,
-				const char *object, TimestampTz now)
+				const char *object, TimestampTz now, int64 lag_ms)
 {
 	AuditEvent	ev;
 	int			k;
@@ -880,7 +912,41 @@ al_feed_builtin(const char *rule, const char *event_id, TimestampTz ts,
 	al_strlcpy_clip(ev.object_name, object, AL_NAME_LEN);
 	for (k = 0; k < al_nrules; k++)
 		if (strcmp(al_rules[k]->name, rule) == 0)
-			al_rule_count(al_rules[k], &ev, now);
+			al_rule_count(al_rules[k], &ev, now, lag_ms);
+}
+
+/*
+ * audit_log:collector_lag (SPI connected): each source of this collector
+ * whose lag (fleet.c) is audit_log.alert_collector_lag or more counts once
+ * per look.  The first look that finds it lagging fires the alert; while
+ * it goes on lagging, one follow-up per window (the threshold, at least
+ * AL_ALERT_LAG_WINDOW_MS) with the number of looks that found it lagging
+ * and its lag at the last; once a window passes without, the next is a
+ * new alert.  Off (nothing read) when the setting is 0.
+ */
+static void
+al_alerts_check_lag(TimestampTz now)
+{
+	AlSourceLag *lags;
+	AlAlertRule *r = NULL;
+	int64		threshold_ms = (int64) al_alert_collector_lag_s * 1000;
+	int			n;
+	int			i;
+
+	for (i = 0; i < al_nrules && r == NULL; i++)
+		if (strcmp(al_rules[i]->name, "audit_log:collector_lag") == 0)
+			r = al_rules[i];
+	if (r == NULL)
+		return;
+	r->within_us = Max(threshold_ms, AL_ALERT_LAG_WINDOW_MS) * 1000;
+
+	lags = palloc(sizeof(AlSourceLag) * AL_ALERT_MAX_SOURCES);
+	n = al_fleet_source_lags(lags, AL_ALERT_MAX_SOURCES, now);
+	for (i = 0; i < n; i++)
+		if (lags[i].lag_ms >= threshold_ms)
+			al_feed_builtin("audit_log:collector_lag", NULL, now, lags[i].name, now,
+							lags[i].lag_ms);
+	pfree(lags);
 }
 
 /*
@@ -889,6 +955,7 @@ al_feed_builtin(const char *rule, const char *event_id, TimestampTz ts,
  * it directly), and a run of a pg_cron job named audit_log% that failed
  * (cron.job_run_details, when pg_cron is in this database): the maintenance
  * job and the scheduled exports.  Only failures after the writer started.
+ * And, on a collector, the sources lagging (al_alerts_check_lag).
  */
 static void
 al_alerts_check_jobs(TimestampTz now)
@@ -936,7 +1003,7 @@ al_alerts_check_jobs(TimestampTz now)
 
 			al_spi_col(i, 1, id, sizeof(id));
 			al_spi_col(i, 3, obj, sizeof(obj));
-			al_feed_builtin("audit_log:export_failed", id, ts, obj, now);
+			al_feed_builtin("audit_log:export_failed", id, ts, obj, now, 0);
 			export_after = Max(export_after, ts);
 		}
 
@@ -971,11 +1038,14 @@ al_alerts_check_jobs(TimestampTz now)
 
 					al_spi_col(i, 1, runid, sizeof(runid));
 					al_spi_col(i, 2, job, sizeof(job));
-					al_feed_builtin("audit_log:job_failed", NULL, now, job, now);
+					al_feed_builtin("audit_log:job_failed", NULL, now, job, now, 0);
 					cron_after = Max(cron_after, strtoi64(runid, NULL, 10));
 				}
 			}
 		}
+
+		if (al_alert_collector_lag_s > 0)
+			al_alerts_check_lag(now);
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -1013,7 +1083,7 @@ al_alerts_batch(const AuditEvent *evs, int n)
 	for (i = 0; i < n; i++)
 		for (k = 0; k < al_nrules; k++)
 			if (!al_rules[k]->scan_only && al_rule_matches(al_rules[k], &evs[i]))
-				al_rule_count(al_rules[k], &evs[i], now);
+				al_rule_count(al_rules[k], &evs[i], now, 0);
 	al_alerts_fire();
 }
 

@@ -347,6 +347,17 @@ define_settings(void)
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 
+	DefineCustomIntVariable("audit_log.alert_collector_lag",
+							"Lag of a collector's source that raises the built-in alert audit_log:collector_lag.",
+							"0 turns the alert off.",
+							&al_alert_collector_lag_s,
+							300,
+							0,
+							7 * 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	DefineCustomStringVariable("audit_log.signing_key_file",
 							   "Ed25519 private key (PEM) that signs the seals' digest files; empty: unsigned.",
 							   "An absolute path outside the data directory.",

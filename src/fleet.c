@@ -920,3 +920,86 @@ audit_log_skip_duplicate(PG_FUNCTION_ARGS)
 	}
 	return PointerGetDatum(tuple);
 }
+
+/*
+ * The lag of each source, for the built-in alert audit_log:collector_lag
+ * (alerts.c, every few seconds in the writer): what audit_log.sources shows
+ * as lag, the time since the source last reported the end of what it sent
+ * (pg_stat_subscription.latest_end_time), read from the small
+ * fleet_sources table and the subscription statistics in shared memory,
+ * never from the events.
+ *
+ * While a subscription's worker is not running (the source is down or
+ * unreachable, the worker restarting, the subscription disabled)
+ * PostgreSQL shows no time at all; the lag then runs from the last time
+ * this process saw one, or, never seen, from when this process first
+ * looked (so a writer restarted while a source is down starts counting
+ * again: the alert may come later, never twice).  Those times are kept
+ * here, in TopMemoryContext, for the sources of the last call.
+ */
+typedef struct SourceSeen
+{
+	char		name[NAMEDATALEN];
+	TimestampTz last_contact;
+} SourceSeen;
+
+static SourceSeen *sources_seen = NULL;
+static int	nsources_seen = 0;
+
+int
+al_fleet_source_lags(AlSourceLag *out, int max, TimestampTz now)
+{
+	SourceSeen *seen;
+	int			n = 0;
+	uint64		i;
+
+	if (SPI_execute("SELECT s.name, s.latest_end_time::pg_catalog.text, s.worker_pid IS NOT NULL"
+					" FROM audit_log.sources s ORDER BY s.name",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read audit_log.sources");
+	if (SPI_processed == 0 && nsources_seen == 0)
+		return 0;
+
+	seen = MemoryContextAllocZero(TopMemoryContext,
+								  sizeof(SourceSeen) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *name = SPI_getvalue(tup, desc, 1);
+		char	   *end_time = SPI_getvalue(tup, desc, 2);
+		char	   *running = SPI_getvalue(tup, desc, 3);
+		TimestampTz contact = 0;
+		int			k;
+
+		if (name == NULL)
+			continue;
+		strlcpy(seen[i].name, name, NAMEDATALEN);
+		if (end_time != NULL)
+			contact = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+															  CStringGetDatum(end_time),
+															  ObjectIdGetDatum(InvalidOid),
+															  Int32GetDatum(-1)));
+		else
+		{
+			for (k = 0; k < nsources_seen && contact == 0; k++)
+				if (strcmp(sources_seen[k].name, seen[i].name) == 0)
+					contact = sources_seen[k].last_contact;
+			if (contact == 0)
+				contact = now;
+		}
+		seen[i].last_contact = contact;
+		if (n < max)
+		{
+			strlcpy(out[n].name, seen[i].name, NAMEDATALEN);
+			out[n].lag_ms = Max(now - contact, 0) / 1000;
+			out[n].streaming = running != NULL && strcmp(running, "t") == 0;
+			n++;
+		}
+	}
+	if (sources_seen != NULL)
+		pfree(sources_seen);
+	sources_seen = seen;
+	nsources_seen = (int) SPI_processed;
+	return n;
+}

@@ -27,6 +27,9 @@
 /* audit_log.alert_command (audit_log.c) */
 extern char *al_alert_command;
 
+/* audit_log.alert_collector_lag, in seconds; 0: off (audit_log.c) */
+extern int	al_alert_collector_lag_s;
+
 /* After a batch of n events was committed: count them, fire what crossed. */
 extern void al_alerts_batch(const AuditEvent *evs, int n);
 
