@@ -14,8 +14,8 @@
 #     run (cron.job_run_details) raises one alert keyed by the job's name
 #     (skipped, counted, when pg_cron is not installed);
 #   - audit_log:collector_lag: a collector and a source, the collector's
-#     audit_log.alert_collector_lag at 2 s: nothing while the source
-#     streams; the source stopped, its lag passes 2 s and raises exactly one
+#     audit_log.alert_collector_lag at 4 s: nothing while the source
+#     streams; the source stopped, its lag passes 4 s and raises exactly one
 #     alert with the source's name and lag.
 use strict;
 use warnings;
@@ -196,7 +196,8 @@ $node->stop;
 
 # ------------------------------------------------- a collector and a source
 # The source's wal_sender_timeout of 2 s: while it streams, it reports the
-# end of what it sent at least every second, so its lag stays under 2 s.
+# end of what it sent at least every second, so its lag stays well under
+# the threshold of 4 s (2 s would leave no margin on a loaded machine).
 my $secret = 'Lag-pw-4e1b77';
 my $src = audit_log_node('lagsrc',
 	init => { allows_streaming => 'logical' },
@@ -221,13 +222,13 @@ wal_retrieve_retry_interval = '500ms'
 is($coll->safe_psql('postgres', 'SHOW audit_log.alert_collector_lag'), '5min', 'collector_lag: the default threshold is 5 min');
 my ($lrc, $lout, $lerr) = $coll->psql('postgres', 'ALTER SYSTEM SET audit_log.alert_collector_lag = -1');
 like($lerr, qr/-1 s is outside the valid range/, 'collector_lag: a negative threshold is refused');
-$coll->safe_psql('postgres', q{ALTER SYSTEM SET audit_log.alert_collector_lag = '2s'; SELECT pg_reload_conf()});
+$coll->safe_psql('postgres', q{ALTER SYSTEM SET audit_log.alert_collector_lag = '4s'; SELECT pg_reload_conf()});
 $coll->poll_query_until('postgres', q{SELECT audit_log.flush('10 s') IS NOT NULL AND count(*) = 1
 FROM audit_log.events WHERE event_type = 'SETTINGS_CHANGE' AND object_name = 'audit_log.alert_collector_lag'
-  AND entry_data ->> 'new' = '2s'})
+  AND entry_data ->> 'new' = '4s'})
   or diag 'no SETTINGS_CHANGE event for audit_log.alert_collector_lag';
 is($coll->safe_psql('postgres', q{SELECT entry_data ->> 'old' || ' -> ' || (entry_data ->> 'new') FROM audit_log.events
-WHERE event_type = 'SETTINGS_CHANGE' AND object_name = 'audit_log.alert_collector_lag'}), '5min -> 2s',
+WHERE event_type = 'SETTINGS_CHANGE' AND object_name = 'audit_log.alert_collector_lag'}), '5min -> 4s',
 	'collector_lag: the change of the threshold is a SETTINGS_CHANGE event');
 
 $coll->safe_psql('postgres', sprintf(q{SELECT audit_log.add_source('lagsrc', 'host=%s port=%d dbname=postgres user=fleet_repl password=%s')},
@@ -251,12 +252,12 @@ is(scalar wait_notified($coll, 'audit_log:collector_lag', 0.5), 0, 'collector_la
 my $stopped = time;
 $src->stop('fast');
 my @lag = wait_notified($coll, 'audit_log:collector_lag', 30);
-is(scalar @lag, 1, 'collector_lag: the LISTENing session receives one alert once the stopped source lags past 2 s');
+is(scalar @lag, 1, 'collector_lag: the LISTENing session receives one alert once the stopped source lags past 4 s');
 note(sprintf('collector_lag: alert %.1f s after the source stopped', time - $stopped));
 is($lag[0] && "$lag[0]{kind} $lag[0]{group_by} $lag[0]{group_key} $lag[0]{source} $lag[0]{lag_threshold_ms}",
-	'alert source lagsrc lagsrc 2000', 'collector_lag: the payload names the source and the threshold');
-ok($lag[0] && $lag[0]{lag_ms} >= 2000, 'collector_lag: and its lag, past the threshold (' . ($lag[0] ? $lag[0]{lag_ms} : '?') . ' ms)');
-is($coll->safe_psql('postgres', q{SELECT (entry_data ->> 'source') || ' ' || ((entry_data ->> 'lag_ms')::int >= 2000)
+	'alert source lagsrc lagsrc 4000', 'collector_lag: the payload names the source and the threshold');
+ok($lag[0] && $lag[0]{lag_ms} >= 4000, 'collector_lag: and its lag, past the threshold (' . ($lag[0] ? $lag[0]{lag_ms} : '?') . ' ms)');
+is($coll->safe_psql('postgres', q{SELECT (entry_data ->> 'source') || ' ' || ((entry_data ->> 'lag_ms')::int >= 4000)
 FROM audit_log.events WHERE event_type = 'ALERT' AND entry_data ->> 'rule' = 'audit_log:collector_lag'}), 'lagsrc true',
 	'collector_lag: the ALERT row has the source and its lag in entry_data');
 is(alert_rows($coll, 'audit_log:collector_lag'), '1:alert/FAILURE/lagsrc', 'collector_lag: one ALERT row');
