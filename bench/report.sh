@@ -43,7 +43,7 @@ SELECT count(*) FROM (SELECT audit_log._create_day_partition(d::date)
   FROM generate_series(date '2026-01-01', date '2026-03-31', interval '1 day') AS d) p;
 INSERT INTO audit_log.events (event_id, request_time, logged_time, event_category, event_type,
 	event_status, event_status_reason_code, user_name, object_name, client_addr,
-	application_name, database_name, backend_pid, source_node, entry_data)
+	application_name, database_name, backend_pid, source_node, entry_data, origin)
 SELECT lpad(to_hex(i + 1), 32, '0')::uuid, t, t + interval '3 milliseconds',
 	CASE WHEN i % 50 = 7 THEN 'USER_ACCOUNTS' ELSE 'ACCESS_SIGMA' END::audit_log.event_category,
 	CASE WHEN i % 50 = 7 THEN 'ALTER_USER' WHEN i % 50 = 8 THEN 'LOGOUT' ELSE 'LOGIN' END,
@@ -51,7 +51,7 @@ SELECT lpad(to_hex(i + 1), 32, '0')::uuid, t, t + interval '3 milliseconds',
 	CASE WHEN i % 10 = 0 THEN 'INVALID_PASSWORD' END,
 	'user_' || (i % 5000), CASE WHEN i % 50 = 7 THEN 'role_' || (i % 700) END,
 	('10.' || (i % 250) || '.' || (i % 100) || '.' || (i % 7))::inet,
-	'psql', 'postgres', 10000 + i % 30000, 'node1', '{}'::jsonb
+	'psql', 'postgres', 10000 + i % 30000, 'node1', '{}'::jsonb, 'SERVER'
 FROM generate_series(0, $ROWS - 1) AS i,
 	LATERAL (SELECT timestamptz '2026-01-01 00:00:00+00'
 		+ (i::float8 / $ROWS * 90 * 86400) * interval '1 second' AS t) x;

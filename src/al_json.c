@@ -30,6 +30,7 @@
 #include <limits.h>
 
 #include "mb/pg_wchar.h"
+#include "utils/builtins.h"
 
 #include "al_json.h"
 
@@ -104,19 +105,44 @@ js_put(AlJson *js, const char *s, size_t n)
 	js->buf[js->len] = '\0';
 }
 
-/* Append the escaped form of the first n bytes of s (no quotes). */
+/*
+ * The bytes a JSON string cannot hold as they are: quote, backslash and
+ * every byte below 0x20.
+ */
+static const bool js_special[256] = {
+	[0x00] = true, [0x01] = true, [0x02] = true, [0x03] = true,
+	[0x04] = true, [0x05] = true, [0x06] = true, [0x07] = true,
+	[0x08] = true, [0x09] = true, [0x0a] = true, [0x0b] = true,
+	[0x0c] = true, [0x0d] = true, [0x0e] = true, [0x0f] = true,
+	[0x10] = true, [0x11] = true, [0x12] = true, [0x13] = true,
+	[0x14] = true, [0x15] = true, [0x16] = true, [0x17] = true,
+	[0x18] = true, [0x19] = true, [0x1a] = true, [0x1b] = true,
+	[0x1c] = true, [0x1d] = true, [0x1e] = true, [0x1f] = true,
+	['"'] = true, ['\\'] = true
+};
+
+/*
+ * Append the escaped form of the first n bytes of s (no quotes): the runs
+ * of ordinary bytes are found with a table and copied whole (the exports
+ * write millions of strings, nearly all without a byte to escape).
+ */
 static void
 js_escape(AlJson *js, const char *s, size_t n)
 {
 	size_t		run = 0;
-	size_t		i;
+	size_t		i = 0;
 
-	for (i = 0; i < n; i++)
+	for (;;)
 	{
-		unsigned char c = (unsigned char) s[i];
+		unsigned char c;
 		char		esc[8];
 		const char *piece;
 
+		while (i < n && !js_special[(unsigned char) s[i]])
+			i++;
+		if (i >= n)
+			break;
+		c = (unsigned char) s[i];
 		switch (c)
 		{
 			case '"':
@@ -141,15 +167,14 @@ js_escape(AlJson *js, const char *s, size_t n)
 				piece = js->pg_escape ? "\\f" : "\\u000c";
 				break;
 			default:
-				if (c >= 0x20)
-					continue;	/* part of a run copied as it is */
 				snprintf(esc, sizeof(esc), "\\u%04x", c);
 				piece = esc;
 				break;
 		}
 		js_put(js, s + run, i - run);
 		js_put(js, piece, strlen(piece));
-		run = i + 1;
+		i++;
+		run = i;
 	}
 	js_put(js, s + run, n - run);
 }
@@ -187,8 +212,31 @@ js_begin(AlJson *js, const char *key, size_t *mark)
 		js_put(js, js->compact ? "," : ", ", js->compact ? 1 : 2);
 	if (key != NULL)
 	{
-		js_string(js, key, false);
-		js_put(js, js->compact ? ":" : ": ", js->compact ? 1 : 2);
+		size_t		klen = strlen(key);
+		size_t		seplen = js->compact ? 1 : 2;
+		size_t		i;
+
+		for (i = 0; i < klen && !js_special[(unsigned char) key[i]]; i++)
+			;
+		/* the usual key (nothing to escape, room for it): in one go */
+		if (i == klen && !js->cut && js->len + klen + 2 + seplen + js->reserve < js->size)
+		{
+			char	   *p = js->buf + js->len;
+
+			*p++ = '"';
+			memcpy(p, key, klen);
+			p += klen;
+			*p++ = '"';
+			memcpy(p, js->compact ? ":" : ": ", seplen);
+			p += seplen;
+			*p = '\0';
+			js->len = p - js->buf;
+		}
+		else
+		{
+			js_string(js, key, false);
+			js_put(js, js->compact ? ":" : ": ", seplen);
+		}
 	}
 	return true;
 }
@@ -245,18 +293,18 @@ al_json_bool(AlJson *js, const char *key, bool val)
 void
 al_json_int(AlJson *js, const char *key, int val)
 {
-	char		num[16];
+	char		num[MAXINT8LEN + 1];
 
-	snprintf(num, sizeof(num), "%d", val);
+	(void) pg_ltoa((int32) val, num);
 	al_json_raw(js, key, num);
 }
 
 void
 al_json_int64(AlJson *js, const char *key, int64 val)
 {
-	char		num[24];
+	char		num[MAXINT8LEN + 1];
 
-	snprintf(num, sizeof(num), INT64_FORMAT, val);
+	(void) pg_lltoa(val, num);
 	al_json_raw(js, key, num);
 }
 

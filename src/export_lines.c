@@ -461,7 +461,17 @@ event_text(LinesDest *dest, TupleTableSlot *slot, AlEventText *ev)
 	ev->session_id = event_col(dest, slot, C_SESSION_ID);
 	ev->source_node = event_col(dest, slot, C_SOURCE_NODE);
 	ev->entry_data = slot->tts_isnull[ed] ? NULL : jsonb_text(slot->tts_values[ed]);
-	ev->message = psprintf("%s %s", ev->category, ev->type);
+	{
+		/* "<category> <type>" */
+		size_t		clen = strlen(ev->category);
+		size_t		tlen = strlen(ev->type);
+		char	   *m = palloc(clen + tlen + 2);
+
+		memcpy(m, ev->category, clen);
+		m[clen] = ' ';
+		memcpy(m + clen + 1, ev->type, tlen + 1);
+		ev->message = m;
+	}
 	if (dest->format == EXPORT_FORMAT_ECS)
 		ev->action = ecs_action(dest, ev->type);
 }
@@ -899,7 +909,7 @@ lines_receive(TupleTableSlot *slot, DestReceiver *self)
 		MemoryContextReset(dest->rowcxt);
 	}
 	/* the line's NUL becomes its newline */
-	len = strlen(dest->buf);
+	len = js.len;
 	dest->buf[len++] = '\n';
 	line = dest->utf8 ? dest->buf : pg_server_to_any(dest->buf, (int) len, PG_UTF8);
 	export_writer_append(dest->w, line, line == dest->buf ? len : strlen(line));
