@@ -51,6 +51,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "commands/async.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -59,6 +60,7 @@
 #include "utils/datetime.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -698,7 +700,15 @@ al_alerts_refresh(void)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		PushActiveSnapshot(GetTransactionSnapshot());
-		al_alerts_active = al_installed_version_num() >= 101;
+		/*
+		 * The table is looked up first: once, just after CREATE EXTENSION
+		 * (with audit_log.synchronous on), the writer found the extension
+		 * but not yet this table, and the query failed with "relation does
+		 * not exist".  Then the rules are read by the next refresh.
+		 */
+		al_alerts_active = al_installed_version_num() >= 101 &&
+			OidIsValid(get_namespace_oid("audit_log", true)) &&
+			OidIsValid(get_relname_relid("alert_rules", get_namespace_oid("audit_log", true)));
 		if (al_alerts_active)
 		{
 			bool		first = !al_alerts_loaded;
