@@ -36,6 +36,8 @@ OBJS = \
 	src/log_event.o \
 	src/partition_attach.o \
 	src/queue.o \
+	src/queue_file.o \
+	src/event_line.o \
 	src/redact.o \
 	src/retention.o \
 	src/seal.o \

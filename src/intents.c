@@ -48,6 +48,7 @@
 #include "utils/timestamp.h"
 
 #include "audit_log.h"
+#include "event_line.h"
 #include "intents.h"
 #include "queue.h"
 #include "version.h"

@@ -39,6 +39,7 @@
 #include "utils/memutils.h"
 
 #include "audit_log.h"
+#include "event_line.h"
 #include "queue.h"
 #include "standby_ship.h"
 

@@ -73,6 +73,7 @@
 #include "alerts.h"
 #include "audit_log.h"
 #include "compat.h"
+#include "event_line.h"
 #include "intents.h"
 #include "capture_rules.h"
 #include "queue.h"

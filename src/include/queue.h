@@ -67,6 +67,9 @@ extern void al_gap_merge(AlGapCounts *into, const AlGapCounts *from);
 extern void al_queue_take_gap(AlGapCounts *gap);
 extern void al_queue_return_gap(const AlGapCounts *gap);
 
+/* queue_file.c: the writer retries the save file's reservation */
+extern void al_queue_retry_reserve(void);
+
 /* queue.c: load time */
 extern void al_queue_init(void);
 
@@ -87,17 +90,11 @@ extern void al_queue_stats(AlQueueStats *stats);
 extern bool al_queue_wait_written(long timeout_ms);
 extern bool al_queue_set_paused(bool paused);
 
-/* queue.c: an event as one JSON line, and that line in the server log */
-extern void al_format_event_json(const AuditEvent *ev, char *buf, size_t len);
-extern void al_log_event_line(const AuditEvent *ev, bool dropped);
-extern void al_log_dropped_event(const AuditEvent *ev, const char *why);
-
 /* queue.c: the background writer's side of the queue */
 extern void al_queue_attach_writer(void);
 extern int	al_queue_peek(AuditEvent *buf, int max);
 extern void al_queue_release(int n, bool dropped);
 extern void al_queue_release_failed(int n, const AuditEvent *evs);
-extern void al_queue_retry_reserve(void);
 extern bool al_queue_is_paused(void);
 extern void al_queue_set_standby(bool standby);
 
