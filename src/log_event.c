@@ -32,6 +32,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -40,6 +41,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/inet.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -124,25 +126,50 @@ get_insert_plan(Oid category_type, Oid status_type, bool with_origin)
 }
 
 /*
- * The installed version of the extension (version.c), looked up once per
- * statement: a loop of log_event calls reads pg_extension once.
+ * The installed version of the extension (version.c), read from
+ * pg_extension once per session and kept until audit_log.events changes:
+ * the per-call scan of pg_extension cost about 5% of a call.  Every update
+ * that changes what log_event writes (1.0 -> 1.1 adds the origin column)
+ * alters audit_log.events, DROP EXTENSION drops it, and either sends a
+ * relcache invalidation for it, which every session takes in at its next
+ * transaction start at the latest; a reset of the relcache (relid
+ * InvalidOid) forgets the version too.  A version of 0 (not installed) is
+ * never kept.
  */
+static int	cached_version = 0;
+static Oid	cached_events_relid = InvalidOid;
+static bool version_callback_registered = false;
+
+static void
+version_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == cached_events_relid)
+	{
+		cached_version = 0;
+		cached_events_relid = InvalidOid;
+	}
+}
+
 static int
 schema_version(void)
 {
-	static int	version = 0;
-	static TimestampTz stmt_start = 0;
-	static TimestampTz xact_start = 0;
-
-	if (version == 0 ||
-		stmt_start != GetCurrentStatementStartTimestamp() ||
-		xact_start != GetCurrentTransactionStartTimestamp())
+	if (cached_version == 0)
 	{
-		version = al_installed_version_num();
-		stmt_start = GetCurrentStatementStartTimestamp();
-		xact_start = GetCurrentTransactionStartTimestamp();
+		Oid			nsp = get_namespace_oid("audit_log", true);
+		Oid			relid = OidIsValid(nsp) ? get_relname_relid("events", nsp) : InvalidOid;
+		int			version = al_installed_version_num();
+
+		if (!version_callback_registered)
+		{
+			CacheRegisterRelcacheCallback(version_relcache_callback, (Datum) 0);
+			version_callback_registered = true;
+		}
+		if (!OidIsValid(relid))
+			return version;		/* nothing to watch: ask again next time */
+		cached_events_relid = relid;
+		cached_version = version;
 	}
-	return version;
+	return cached_version;
 }
 
 /*
