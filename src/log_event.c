@@ -30,7 +30,9 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
@@ -40,11 +42,13 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/inet.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -73,10 +77,10 @@ static Oid	insert_plan_category_type[2] = {InvalidOid, InvalidOid};
 static Oid	insert_plan_status_type[2] = {InvalidOid, InvalidOid};
 
 /*
- * Prepare (once per session) the statement that inserts an event if, and
- * only if, its type is registered.  One statement does both so that the
- * common case costs one executor run.  with_origin: the 1.1 form, which
- * also sets origin.
+ * Prepare (once per session) the statement that inserts an event.  Whether
+ * its type is registered is looked up before (lookup_event_type), by an
+ * index probe that costs less than the executor run of an EXISTS sub-plan
+ * did.  with_origin: the 1.1 form, which also sets origin.
  */
 static SPIPlanPtr
 get_insert_plan(Oid category_type, Oid status_type, bool with_origin)
@@ -105,15 +109,10 @@ get_insert_plan(Oid category_type, Oid status_type, bool with_origin)
 								" event_status_reason_code, user_name, user_email, object_name,"
 								" client_addr, application_name, database_name, backend_pid,"
 								" session_id, source_node, entry_data%s)"
-								" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-								" $13, $14, $15, $16, $17%s"
-								" WHERE EXISTS (SELECT 1 FROM audit_log.event_types t"
-								" WHERE t.event_category = $4 AND t.event_type = $5%s)",
+								" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+								" $13, $14, $15, $16, $17%s)",
 								with_origin ? ", origin" : "",
-								with_origin ? ", $18::audit_log.event_origin" : "",
-								/* the extension's own EXPORTS types: its own rows only */
-								with_origin ? " AND ($18 = 'EXTENSION' OR NOT t.builtin"
-								" OR t.event_category <> 'EXPORTS')" : ""),
+								with_origin ? ", $18::audit_log.event_origin" : ""),
 					   with_origin ? LOG_EVENT_NARGS : LOG_EVENT_NARGS_10, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -134,19 +133,25 @@ get_insert_plan(Oid category_type, Oid status_type, bool with_origin)
  * relcache invalidation for it, which every session takes in at its next
  * transaction start at the latest; a reset of the relcache (relid
  * InvalidOid) forgets the version too.  A version of 0 (not installed) is
- * never kept.
+ * never kept.  The OIDs of audit_log.event_types and of its primary key
+ * (lookup_event_type) are kept with it, and forgotten the same way.
  */
 static int	cached_version = 0;
 static Oid	cached_events_relid = InvalidOid;
+static Oid	cached_types_relid = InvalidOid;
+static Oid	cached_types_pkey = InvalidOid;
 static bool version_callback_registered = false;
 
 static void
 version_relcache_callback(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == cached_events_relid)
+	if (relid == InvalidOid || relid == cached_events_relid ||
+		relid == cached_types_relid || relid == cached_types_pkey)
 	{
 		cached_version = 0;
 		cached_events_relid = InvalidOid;
+		cached_types_relid = InvalidOid;
+		cached_types_pkey = InvalidOid;
 	}
 }
 
@@ -157,6 +162,8 @@ schema_version(void)
 	{
 		Oid			nsp = get_namespace_oid("audit_log", true);
 		Oid			relid = OidIsValid(nsp) ? get_relname_relid("events", nsp) : InvalidOid;
+		Oid			types = OidIsValid(nsp) ? get_relname_relid("event_types", nsp) : InvalidOid;
+		Oid			pkey = OidIsValid(nsp) ? get_relname_relid("event_types_pkey", nsp) : InvalidOid;
 		int			version = al_installed_version_num();
 
 		if (!version_callback_registered)
@@ -164,9 +171,11 @@ schema_version(void)
 			CacheRegisterRelcacheCallback(version_relcache_callback, (Datum) 0);
 			version_callback_registered = true;
 		}
-		if (!OidIsValid(relid))
-			return version;		/* nothing to watch: ask again next time */
+		if (!OidIsValid(relid) || !OidIsValid(types) || !OidIsValid(pkey))
+			elog(ERROR, "audit_log: the tables of the extension are missing");
 		cached_events_relid = relid;
+		cached_types_relid = types;
+		cached_types_pkey = pkey;
 		cached_version = version;
 	}
 	return cached_version;
@@ -197,28 +206,52 @@ function_owner(FunctionCallInfo fcinfo)
 }
 
 /*
- * Is event_type one of the extension's own (built-in) EXPORTS types?
- * Asked only for the EXPORTS category.
+ * Is (category, event_type) registered in audit_log.event_types?  Also sets
+ * *builtin.  A probe of its primary key, under the snapshot the insert that
+ * follows would take (a type registered earlier in the transaction, or in
+ * the same statement, is seen).  Called after schema_version(), which
+ * finds the OIDs.
  */
 static bool
-is_builtin_exports_type(text *event_type)
+lookup_event_type(Datum category, text *event_type, bool *builtin)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	int			rc;
-	bool		found;
+	Relation	rel;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	values[0] = PointerGetDatum(event_type);
-	rc = SPI_execute_with_args("SELECT 1 FROM audit_log.event_types t"
-							   " WHERE t.event_category = 'EXPORTS' AND t.event_type = $1"
-							   " AND t.builtin",
-							   1, argtypes, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not look up event type: %s", SPI_result_code_string(rc));
-	found = SPI_processed > 0;
-	SPI_finish();
+	*builtin = false;
+	rel = table_open(cached_types_relid, AccessShareLock);
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_ENUM_EQ, category);
+	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(event_type));
+	/* the key's collation is the column's, which its primary key uses */
+	key[1].sk_collation = TupleDescAttr(RelationGetDescr(rel), 1)->attcollation;
+	CommandCounterIncrement();
+	scan = systable_beginscan(rel, cached_types_pkey, true, GetTransactionSnapshot(), 2, key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		int			i;
+
+		found = true;
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			bool		isnull;
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), "builtin") == 0)
+			{
+				Datum		d = heap_getattr(tup, i + 1, desc, &isnull);
+
+				*builtin = !isnull && DatumGetBool(d);
+				break;
+			}
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 	return found;
 }
 
@@ -330,6 +363,7 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 	char	   *category_label;
 	bool		with_origin;
 	bool		caller_is_superuser;
+	bool		builtin;
 	AuditOrigin origin = AL_ORIGIN_APPLICATION;
 	Oid			save_userid;
 	int			save_sec_context;
@@ -408,9 +442,8 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 	if (with_origin)
 	{
 		/*
-		 * AUDIT_LOG is decided here; a built-in EXPORTS type is kept out by
-		 * the insert itself (an APPLICATION row of it matches no type), so
-		 * that the common call costs no extra lookup.
+		 * AUDIT_LOG is decided here; a built-in EXPORTS type is refused
+		 * below, by the lookup of the type that every call makes anyway.
 		 */
 		bool		own_category = strcmp(category_label, "AUDIT_LOG") == 0;
 
@@ -465,22 +498,10 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 	values[16] = JsonbPGetDatum(entry_data);
 	values[17] = CStringGetTextDatum(al_origin_names[origin]);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_plan(get_insert_plan(get_fn_expr_argtype(fcinfo->flinfo, 0),
-										  get_fn_expr_argtype(fcinfo->flinfo, 2),
-										  with_origin),
-						  values, nulls, false, 1);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not insert event: %s", SPI_result_code_string(rc));
-	if (SPI_processed != 1)
+	/* the type must be registered; the built-in EXPORTS types are the extension's */
+	if (!lookup_event_type(category, event_type, &builtin))
 	{
 		char	   *type_str = text_to_cstring(event_type);
-
-		if (with_origin && origin != AL_ORIGIN_EXTENSION &&
-			strcmp(category_label, "EXPORTS") == 0 &&
-			is_builtin_exports_type(event_type))
-			refuse_reserved(category_label, event_type);
 
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -489,6 +510,18 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 				 errhint("Register it first: SELECT audit_log.register_event_type('%s', '%s', 'what it means');",
 						 category_label, type_str)));
 	}
+	if (with_origin && builtin && origin != AL_ORIGIN_EXTENSION &&
+		strcmp(category_label, "EXPORTS") == 0)
+		refuse_reserved(category_label, event_type);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_plan(get_insert_plan(get_fn_expr_argtype(fcinfo->flinfo, 0),
+										  get_fn_expr_argtype(fcinfo->flinfo, 2),
+										  with_origin),
+						  values, nulls, false, 1);
+	if (rc != SPI_OK_INSERT || SPI_processed != 1)
+		elog(ERROR, "could not insert event: %s", SPI_result_code_string(rc));
 	/* a backfill may not go into a sealed day (seal.c) */
 	al_refuse_sealed_day(request_time);
 	SPI_finish();
