@@ -43,6 +43,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/inet.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
@@ -60,6 +61,7 @@
 PG_FUNCTION_INFO_V1(audit_log_log_event);
 PG_FUNCTION_INFO_V1(audit_log_refuse_change);
 PG_FUNCTION_INFO_V1(audit_log_move_default_rows);
+PG_FUNCTION_INFO_V1(audit_log_event_types_changed);
 
 /* > 0 while the extension itself deletes rows (see move_default_rows) */
 int			al_internal_dml_depth = 0;
@@ -142,6 +144,29 @@ static Oid	cached_types_relid = InvalidOid;
 static Oid	cached_types_pkey = InvalidOid;
 static bool version_callback_registered = false;
 
+/*
+ * The event types this session has found registered (1.1): category and
+ * type -> builtin.  Only types found are kept; the statement trigger
+ * audit_log.event_types_changed sends a relcache invalidation of
+ * audit_log.event_types for every change of it (sent to the other sessions
+ * at commit, taken in at once by this one, and undone by a rollback), and
+ * version_relcache_callback then marks the whole cache stale.
+ */
+typedef struct EventTypeKey
+{
+	Oid			category;		/* the enum label's OID */
+	char		event_type[NAMEDATALEN];
+} EventTypeKey;
+
+typedef struct EventTypeEntry
+{
+	EventTypeKey key;
+	bool		builtin;
+} EventTypeEntry;
+
+static HTAB *types_cache = NULL;
+static bool types_cache_stale = false;
+
 static void
 version_relcache_callback(Datum arg, Oid relid)
 {
@@ -152,6 +177,7 @@ version_relcache_callback(Datum arg, Oid relid)
 		cached_events_relid = InvalidOid;
 		cached_types_relid = InvalidOid;
 		cached_types_pkey = InvalidOid;
+		types_cache_stale = true;
 	}
 }
 
@@ -206,14 +232,14 @@ function_owner(FunctionCallInfo fcinfo)
 }
 
 /*
- * Is (category, event_type) registered in audit_log.event_types?  Also sets
- * *builtin.  A probe of its primary key, under the snapshot the insert that
+ * Is (category, event_type) in audit_log.event_types?  Also sets *builtin.
+ * A probe of its primary key, under the snapshot the insert that
  * follows would take (a type registered earlier in the transaction, or in
  * the same statement, is seen).  Called after schema_version(), which
  * finds the OIDs.
  */
 static bool
-lookup_event_type(Datum category, text *event_type, bool *builtin)
+probe_event_type(Datum category, text *event_type, bool *builtin)
 {
 	Relation	rel;
 	ScanKeyData key[2];
@@ -253,6 +279,73 @@ lookup_event_type(Datum category, text *event_type, bool *builtin)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return found;
+}
+
+/*
+ * Is (category, event_type) registered?  Also sets *builtin.  From the
+ * session's cache when it holds the type (1.1 only: the trigger that keeps
+ * the cache right is 1.1's), otherwise from the table.
+ */
+static bool
+lookup_event_type(Datum category, text *event_type, bool with_cache, bool *builtin)
+{
+	EventTypeKey key;
+	EventTypeEntry *entry;
+	bool		found;
+	int			len = VARSIZE_ANY_EXHDR(event_type);
+
+	if (!with_cache || len >= NAMEDATALEN)
+		return probe_event_type(category, event_type, builtin);
+
+	if (types_cache != NULL && types_cache_stale)
+	{
+		hash_destroy(types_cache);
+		types_cache = NULL;
+	}
+	types_cache_stale = false;
+	if (types_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(EventTypeKey);
+		ctl.entrysize = sizeof(EventTypeEntry);
+		ctl.hcxt = TopMemoryContext;
+		types_cache = hash_create("audit_log event types", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.category = DatumGetObjectId(category);
+	memcpy(key.event_type, VARDATA_ANY(event_type), len);
+	entry = (EventTypeEntry *) hash_search(types_cache, &key, HASH_FIND, NULL);
+	if (entry != NULL)
+	{
+		*builtin = entry->builtin;
+		return true;
+	}
+	found = probe_event_type(category, event_type, builtin);
+	/* the probe may have taken in an invalidation: keep nothing then */
+	if (found && !types_cache_stale)
+	{
+		entry = (EventTypeEntry *) hash_search(types_cache, &key, HASH_ENTER, NULL);
+		entry->builtin = *builtin;
+	}
+	return found;
+}
+
+/*
+ * Statement trigger audit_log.event_types_changed (1.1), after every
+ * INSERT, UPDATE, DELETE or TRUNCATE of audit_log.event_types: every
+ * session's cache of event types is to be read again.
+ */
+Datum
+audit_log_event_types_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "audit_log_event_types_changed: not called by trigger manager");
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
 }
 
 /*
@@ -499,7 +592,7 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 	values[17] = CStringGetTextDatum(al_origin_names[origin]);
 
 	/* the type must be registered; the built-in EXPORTS types are the extension's */
-	if (!lookup_event_type(category, event_type, &builtin))
+	if (!lookup_event_type(category, event_type, with_origin, &builtin))
 	{
 		char	   *type_str = text_to_cstring(event_type);
 
