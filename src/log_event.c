@@ -247,14 +247,18 @@ probe_event_type(Datum category, text *event_type, bool *builtin)
 	HeapTuple	tup;
 	bool		found = false;
 
+	/* an invalidation taken in by table_open may reset the cached OIDs */
+	Oid			types_relid = cached_types_relid;
+	Oid			types_pkey = cached_types_pkey;
+
 	*builtin = false;
-	rel = table_open(cached_types_relid, AccessShareLock);
+	rel = table_open(types_relid, AccessShareLock);
 	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_ENUM_EQ, category);
 	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(event_type));
 	/* the key's collation is the column's, which its primary key uses */
 	key[1].sk_collation = TupleDescAttr(RelationGetDescr(rel), 1)->attcollation;
 	CommandCounterIncrement();
-	scan = systable_beginscan(rel, cached_types_pkey, true, GetTransactionSnapshot(), 2, key);
+	scan = systable_beginscan(rel, types_pkey, true, GetTransactionSnapshot(), 2, key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
