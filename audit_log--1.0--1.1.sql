@@ -2717,3 +2717,25 @@ BEGIN
 		|| '<script>' || js || '</script></body></html>' || E'\n';
 END
 $$;
+
+
+/* ---- issue 15: cheaper log_event ---- */
+/*
+ * log_event keeps, per session, the event types it has found registered;
+ * after every statement that changes audit_log.event_types this trigger
+ * sends an invalidation that makes every session read them again (at
+ * commit; a rollback sends nothing).  ALWAYS: it fires under
+ * session_replication_role = replica too.
+ */
+CREATE FUNCTION audit_log._event_types_changed()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'audit_log_event_types_changed';
+
+REVOKE ALL ON FUNCTION audit_log._event_types_changed() FROM PUBLIC;
+
+CREATE TRIGGER event_types_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON audit_log.event_types
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_log._event_types_changed();
+
+ALTER TABLE audit_log.event_types ENABLE ALWAYS TRIGGER event_types_changed;

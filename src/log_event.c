@@ -30,8 +30,11 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -39,10 +42,14 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/inet.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -54,6 +61,7 @@
 PG_FUNCTION_INFO_V1(audit_log_log_event);
 PG_FUNCTION_INFO_V1(audit_log_refuse_change);
 PG_FUNCTION_INFO_V1(audit_log_move_default_rows);
+PG_FUNCTION_INFO_V1(audit_log_event_types_changed);
 
 /* > 0 while the extension itself deletes rows (see move_default_rows) */
 int			al_internal_dml_depth = 0;
@@ -71,10 +79,10 @@ static Oid	insert_plan_category_type[2] = {InvalidOid, InvalidOid};
 static Oid	insert_plan_status_type[2] = {InvalidOid, InvalidOid};
 
 /*
- * Prepare (once per session) the statement that inserts an event if, and
- * only if, its type is registered.  One statement does both so that the
- * common case costs one executor run.  with_origin: the 1.1 form, which
- * also sets origin.
+ * Prepare (once per session) the statement that inserts an event.  Whether
+ * its type is registered is looked up before (lookup_event_type), by an
+ * index probe that costs less than the executor run of an EXISTS sub-plan
+ * did.  with_origin: the 1.1 form, which also sets origin.
  */
 static SPIPlanPtr
 get_insert_plan(Oid category_type, Oid status_type, bool with_origin)
@@ -103,15 +111,10 @@ get_insert_plan(Oid category_type, Oid status_type, bool with_origin)
 								" event_status_reason_code, user_name, user_email, object_name,"
 								" client_addr, application_name, database_name, backend_pid,"
 								" session_id, source_node, entry_data%s)"
-								" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-								" $13, $14, $15, $16, $17%s"
-								" WHERE EXISTS (SELECT 1 FROM audit_log.event_types t"
-								" WHERE t.event_category = $4 AND t.event_type = $5%s)",
+								" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+								" $13, $14, $15, $16, $17%s)",
 								with_origin ? ", origin" : "",
-								with_origin ? ", $18::audit_log.event_origin" : "",
-								/* the extension's own EXPORTS types: its own rows only */
-								with_origin ? " AND ($18 = 'EXTENSION' OR NOT t.builtin"
-								" OR t.event_category <> 'EXPORTS')" : ""),
+								with_origin ? ", $18::audit_log.event_origin" : ""),
 					   with_origin ? LOG_EVENT_NARGS : LOG_EVENT_NARGS_10, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -124,25 +127,84 @@ get_insert_plan(Oid category_type, Oid status_type, bool with_origin)
 }
 
 /*
- * The installed version of the extension (version.c), looked up once per
- * statement: a loop of log_event calls reads pg_extension once.
+ * The installed version of the extension (version.c), read from
+ * pg_extension once per session and kept until audit_log.events changes:
+ * the per-call scan of pg_extension cost about 5% of a call.  Every update
+ * that changes what log_event writes (1.0 -> 1.1 adds the origin column)
+ * alters audit_log.events, DROP EXTENSION drops it, and either sends a
+ * relcache invalidation for it, which every session takes in at its next
+ * transaction start at the latest; a reset of the relcache (relid
+ * InvalidOid) forgets the version too.  A version of 0 (not installed) is
+ * never kept.  The OIDs of audit_log.event_types and of its primary key
+ * (lookup_event_type) are kept with it, and forgotten the same way.
  */
+static int	cached_version = 0;
+static Oid	cached_events_relid = InvalidOid;
+static Oid	cached_types_relid = InvalidOid;
+static Oid	cached_types_pkey = InvalidOid;
+static bool version_callback_registered = false;
+
+/*
+ * The event types this session has found registered (1.1): category and
+ * type -> builtin.  Only types found are kept; the statement trigger
+ * audit_log.event_types_changed sends a relcache invalidation of
+ * audit_log.event_types for every change of it (sent to the other sessions
+ * at commit, taken in at once by this one, and undone by a rollback), and
+ * version_relcache_callback then marks the whole cache stale.
+ */
+typedef struct EventTypeKey
+{
+	Oid			category;		/* the enum label's OID */
+	char		event_type[NAMEDATALEN];
+} EventTypeKey;
+
+typedef struct EventTypeEntry
+{
+	EventTypeKey key;
+	bool		builtin;
+} EventTypeEntry;
+
+static HTAB *types_cache = NULL;
+static bool types_cache_stale = false;
+
+static void
+version_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == cached_events_relid ||
+		relid == cached_types_relid || relid == cached_types_pkey)
+	{
+		cached_version = 0;
+		cached_events_relid = InvalidOid;
+		cached_types_relid = InvalidOid;
+		cached_types_pkey = InvalidOid;
+		types_cache_stale = true;
+	}
+}
+
 static int
 schema_version(void)
 {
-	static int	version = 0;
-	static TimestampTz stmt_start = 0;
-	static TimestampTz xact_start = 0;
-
-	if (version == 0 ||
-		stmt_start != GetCurrentStatementStartTimestamp() ||
-		xact_start != GetCurrentTransactionStartTimestamp())
+	if (cached_version == 0)
 	{
-		version = al_installed_version_num();
-		stmt_start = GetCurrentStatementStartTimestamp();
-		xact_start = GetCurrentTransactionStartTimestamp();
+		Oid			nsp = get_namespace_oid("audit_log", true);
+		Oid			relid = OidIsValid(nsp) ? get_relname_relid("events", nsp) : InvalidOid;
+		Oid			types = OidIsValid(nsp) ? get_relname_relid("event_types", nsp) : InvalidOid;
+		Oid			pkey = OidIsValid(nsp) ? get_relname_relid("event_types_pkey", nsp) : InvalidOid;
+		int			version = al_installed_version_num();
+
+		if (!version_callback_registered)
+		{
+			CacheRegisterRelcacheCallback(version_relcache_callback, (Datum) 0);
+			version_callback_registered = true;
+		}
+		if (!OidIsValid(relid) || !OidIsValid(types) || !OidIsValid(pkey))
+			elog(ERROR, "audit_log: the tables of the extension are missing");
+		cached_events_relid = relid;
+		cached_types_relid = types;
+		cached_types_pkey = pkey;
+		cached_version = version;
 	}
-	return version;
+	return cached_version;
 }
 
 /*
@@ -170,29 +232,124 @@ function_owner(FunctionCallInfo fcinfo)
 }
 
 /*
- * Is event_type one of the extension's own (built-in) EXPORTS types?
- * Asked only for the EXPORTS category.
+ * Is (category, event_type) in audit_log.event_types?  Also sets *builtin.
+ * A probe of its primary key, under the snapshot the insert that
+ * follows would take (a type registered earlier in the transaction, or in
+ * the same statement, is seen).  Called after schema_version(), which
+ * finds the OIDs.
  */
 static bool
-is_builtin_exports_type(text *event_type)
+probe_event_type(Datum category, text *event_type, bool *builtin)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	int			rc;
-	bool		found;
+	Relation	rel;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	values[0] = PointerGetDatum(event_type);
-	rc = SPI_execute_with_args("SELECT 1 FROM audit_log.event_types t"
-							   " WHERE t.event_category = 'EXPORTS' AND t.event_type = $1"
-							   " AND t.builtin",
-							   1, argtypes, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not look up event type: %s", SPI_result_code_string(rc));
-	found = SPI_processed > 0;
-	SPI_finish();
+	/* an invalidation taken in by table_open may reset the cached OIDs */
+	Oid			types_relid = cached_types_relid;
+	Oid			types_pkey = cached_types_pkey;
+
+	*builtin = false;
+	rel = table_open(types_relid, AccessShareLock);
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_ENUM_EQ, category);
+	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(event_type));
+	/* the key's collation is the column's, which its primary key uses */
+	key[1].sk_collation = TupleDescAttr(RelationGetDescr(rel), 1)->attcollation;
+	CommandCounterIncrement();
+	scan = systable_beginscan(rel, types_pkey, true, GetTransactionSnapshot(), 2, key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		int			i;
+
+		found = true;
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			bool		isnull;
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), "builtin") == 0)
+			{
+				Datum		d = heap_getattr(tup, i + 1, desc, &isnull);
+
+				*builtin = !isnull && DatumGetBool(d);
+				break;
+			}
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 	return found;
+}
+
+/*
+ * Is (category, event_type) registered?  Also sets *builtin.  From the
+ * session's cache when it holds the type (1.1 only: the trigger that keeps
+ * the cache right is 1.1's), otherwise from the table.
+ */
+static bool
+lookup_event_type(Datum category, text *event_type, bool with_cache, bool *builtin)
+{
+	EventTypeKey key;
+	EventTypeEntry *entry;
+	bool		found;
+	int			len = VARSIZE_ANY_EXHDR(event_type);
+
+	if (!with_cache || len >= NAMEDATALEN)
+		return probe_event_type(category, event_type, builtin);
+
+	if (types_cache != NULL && types_cache_stale)
+	{
+		hash_destroy(types_cache);
+		types_cache = NULL;
+	}
+	types_cache_stale = false;
+	if (types_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(EventTypeKey);
+		ctl.entrysize = sizeof(EventTypeEntry);
+		ctl.hcxt = TopMemoryContext;
+		types_cache = hash_create("audit_log event types", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.category = DatumGetObjectId(category);
+	memcpy(key.event_type, VARDATA_ANY(event_type), len);
+	entry = (EventTypeEntry *) hash_search(types_cache, &key, HASH_FIND, NULL);
+	if (entry != NULL)
+	{
+		*builtin = entry->builtin;
+		return true;
+	}
+	found = probe_event_type(category, event_type, builtin);
+	/* the probe may have taken in an invalidation: keep nothing then */
+	if (found && !types_cache_stale)
+	{
+		entry = (EventTypeEntry *) hash_search(types_cache, &key, HASH_ENTER, NULL);
+		entry->builtin = *builtin;
+	}
+	return found;
+}
+
+/*
+ * Statement trigger audit_log.event_types_changed (1.1), after every
+ * INSERT, UPDATE, DELETE or TRUNCATE of audit_log.event_types: every
+ * session's cache of event types is to be read again.
+ */
+Datum
+audit_log_event_types_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "audit_log_event_types_changed: not called by trigger manager");
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
 }
 
 /*
@@ -303,6 +460,7 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 	char	   *category_label;
 	bool		with_origin;
 	bool		caller_is_superuser;
+	bool		builtin;
 	AuditOrigin origin = AL_ORIGIN_APPLICATION;
 	Oid			save_userid;
 	int			save_sec_context;
@@ -381,9 +539,8 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 	if (with_origin)
 	{
 		/*
-		 * AUDIT_LOG is decided here; a built-in EXPORTS type is kept out by
-		 * the insert itself (an APPLICATION row of it matches no type), so
-		 * that the common call costs no extra lookup.
+		 * AUDIT_LOG is decided here; a built-in EXPORTS type is refused
+		 * below, by the lookup of the type that every call makes anyway.
 		 */
 		bool		own_category = strcmp(category_label, "AUDIT_LOG") == 0;
 
@@ -438,22 +595,10 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 	values[16] = JsonbPGetDatum(entry_data);
 	values[17] = CStringGetTextDatum(al_origin_names[origin]);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_plan(get_insert_plan(get_fn_expr_argtype(fcinfo->flinfo, 0),
-										  get_fn_expr_argtype(fcinfo->flinfo, 2),
-										  with_origin),
-						  values, nulls, false, 1);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not insert event: %s", SPI_result_code_string(rc));
-	if (SPI_processed != 1)
+	/* the type must be registered; the built-in EXPORTS types are the extension's */
+	if (!lookup_event_type(category, event_type, with_origin, &builtin))
 	{
 		char	   *type_str = text_to_cstring(event_type);
-
-		if (with_origin && origin != AL_ORIGIN_EXTENSION &&
-			strcmp(category_label, "EXPORTS") == 0 &&
-			is_builtin_exports_type(event_type))
-			refuse_reserved(category_label, event_type);
 
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -462,6 +607,18 @@ audit_log_log_event(PG_FUNCTION_ARGS)
 				 errhint("Register it first: SELECT audit_log.register_event_type('%s', '%s', 'what it means');",
 						 category_label, type_str)));
 	}
+	if (with_origin && builtin && origin != AL_ORIGIN_EXTENSION &&
+		strcmp(category_label, "EXPORTS") == 0)
+		refuse_reserved(category_label, event_type);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_plan(get_insert_plan(get_fn_expr_argtype(fcinfo->flinfo, 0),
+										  get_fn_expr_argtype(fcinfo->flinfo, 2),
+										  with_origin),
+						  values, nulls, false, 1);
+	if (rc != SPI_OK_INSERT || SPI_processed != 1)
+		elog(ERROR, "could not insert event: %s", SPI_result_code_string(rc));
 	/* a backfill may not go into a sealed day (seal.c) */
 	al_refuse_sealed_day(request_time);
 	SPI_finish();
