@@ -13,8 +13,8 @@ OBJS = \
 	src/admin_connections.o \
 	src/admin_render.o \
 	src/admin_roles.o \
-	src/alerts.o \
 	src/al_json.o \
+	src/alerts.o \
 	src/audit_log.o \
 	src/capture_admin.o \
 	src/capture_auth.o \
@@ -24,6 +24,7 @@ OBJS = \
 	src/countif.o \
 	src/day.o \
 	src/event.o \
+	src/event_line.o \
 	src/export.o \
 	src/export_compress.o \
 	src/export_file.o \
@@ -37,7 +38,6 @@ OBJS = \
 	src/partition_attach.o \
 	src/queue.o \
 	src/queue_file.o \
-	src/event_line.o \
 	src/redact.o \
 	src/retention.o \
 	src/seal.o \
@@ -45,7 +45,9 @@ OBJS = \
 	src/settings_watch.o \
 	src/standby_ship.o \
 	src/version.o \
-	src/writer.o
+	src/writer.o \
+	src/writer_prepared.o \
+	src/writer_step_aside.o
 
 EXTENSION = audit_log
 DATA = \

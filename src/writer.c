@@ -14,24 +14,23 @@
  * data error is written to the server log and counted as dropped; any other
  * error (disk full, extension missing) makes the writer wait and retry.
  *
- * The writer does not write on a hot standby; events stay queued (and once
- * the queue is full, new ones go to the server log at once) until
- * promotion.  On SIGTERM it writes what is queued, waits briefly for the
- * LOGOUTs of client backends that are exiting too (fast shutdown), then
- * exits; whatever is left is saved by the postmaster (queue.c).  On SIGHUP it reloads the
- * configuration; settings_watch.c then queues one AUDIT_LOG SETTINGS_CHANGE
- * event per audit_log.* setting whose value changed (and, at start, per
- * setting changed while the server was down).
+ * On a hot standby the writer sends the events to the primary
+ * (standby_ship.c).  On SIGTERM it writes what is queued, waits briefly for
+ * the LOGOUTs of client backends that are exiting too (fast shutdown), then
+ * exits; whatever is left is saved by the postmaster (queue_file.c).  On
+ * SIGHUP it reloads the configuration; settings_watch.c then queues one
+ * AUDIT_LOG SETTINGS_CHANGE event per audit_log.* setting whose value
+ * changed (and, at start, per setting changed while the server was down).
  *
  * The writer steps aside for the commands that need its database without
  * other sessions: DROP DATABASE, ALTER DATABASE ... RENAME and SET
  * TABLESPACE, CREATE DATABASE ... TEMPLATE.  They would otherwise wait 5 s
  * for its permanent connection (CountOtherDBBackends) and fail with
  * "database ... is being accessed by other users".  A utility hook in the
- * issuing backend, installed with the worker, sends the writer SIGUSR2
- * before such a command runs; the writer exits at once (code 1, its queued
- * events stay in shared memory) and the postmaster starts it again after
- * bgw_restart_time.  The new writer's connection waits on the database
+ * issuing backend (writer_step_aside.c), installed with the worker, sends
+ * the writer SIGUSR2 before such a command runs; the writer exits at once
+ * (code 1, its queued events stay in shared memory) and the postmaster
+ * starts it again after bgw_restart_time.  The new writer's connection waits on the database
  * lock the command holds until the command ends, and then writes the
  * queue; after a DROP or a RENAME it cannot connect until audit_log.database
  * names a database again (the command warns; see README, "Caveats").
@@ -112,12 +111,6 @@ typedef enum AlWriteResult
 static volatile sig_atomic_t got_sigterm = false;
 static volatile sig_atomic_t got_step_aside = false;
 
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
-static void al_writer_utility(PlannedStmt *pstmt, const char *queryString,
-							  bool readOnlyTree, ProcessUtilityContext context,
-							  ParamListInfo params, QueryEnvironment *queryEnv,
-							  DestReceiver *dest, QueryCompletion *qc);
-
 static AuditEvent *al_batch = NULL;
 /* [with origin (1.1)][plain, ON CONFLICT] */
 static SPIPlanPtr al_insert_plan[2][2] = {{NULL, NULL}, {NULL, NULL}};
@@ -131,8 +124,6 @@ static bool al_last_transient = false;	/* last failure is a race, not data */
 static char al_last_message[256];	/* its message, for a drop's DETAIL */
 static TimestampTz al_last_failure_logged = 0;	/* rate limit, see below */
 static int	al_failures_unlogged = 0;
-static bool al_prepared_waiting = true;	/* _prepared_pending may have rows */
-static TimestampTz al_prepared_checked = 0;
 
 
 static const char *const al_insert_sql =
@@ -224,116 +215,14 @@ al_writer_init(void)
 	RegisterBackgroundWorker(&worker);
 
 	/*
-	 * The step-aside request (see the file header).  Installed before the
-	 * administrative capture's hook, so that hook runs first and records a
-	 * command that fails here or below.
+	 * The step-aside request (see the file header; writer_step_aside.c).
+	 * Installed before the administrative capture's hook, so that hook runs
+	 * first and records a command that fails here or below.
 	 */
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = al_writer_utility;
+	al_writer_step_aside_init();
 }
 
-/*
- * The database that stmt needs without other sessions, or NULL.  *gone is
- * set when the command takes the name away (DROP, RENAME).
- */
-static const char *
-al_exclusive_database(Node *stmt, bool *gone)
-{
-	ListCell   *lc;
-
-	*gone = false;
-	switch (nodeTag(stmt))
-	{
-		case T_DropdbStmt:
-			*gone = true;
-			return ((DropdbStmt *) stmt)->dbname;
-		case T_RenameStmt:
-			if (((RenameStmt *) stmt)->renameType != OBJECT_DATABASE)
-				return NULL;
-			*gone = true;
-			return ((RenameStmt *) stmt)->subname;
-		case T_CreatedbStmt:
-			foreach(lc, ((CreatedbStmt *) stmt)->options)
-			{
-				DefElem    *opt = lfirst_node(DefElem, lc);
-
-				if (strcmp(opt->defname, "template") == 0 &&
-					opt->arg != NULL && IsA(opt->arg, String))
-					return strVal(opt->arg);
-			}
-			return NULL;
-		case T_AlterDatabaseStmt:
-			foreach(lc, ((AlterDatabaseStmt *) stmt)->options)
-			{
-				DefElem    *opt = lfirst_node(DefElem, lc);
-
-				if (strcmp(opt->defname, "tablespace") == 0)
-					return ((AlterDatabaseStmt *) stmt)->dbname;
-			}
-			return NULL;
-		default:
-			return NULL;
-	}
-}
-
-/*
- * Utility hook of every backend: before a command that needs the writer's
- * database without other sessions, ask the writer to leave it.  The command
- * itself waits for the writer to be gone (CountOtherDBBackends waits up to
- * 5 s; the writer exits within a batch).  After a DROP or RENAME that
- * succeeded, warn that the writer cannot connect until audit_log.database
- * is fixed; the events meanwhile stay queued.
- */
-static void
-al_writer_utility(PlannedStmt *pstmt, const char *queryString,
-				  bool readOnlyTree, ProcessUtilityContext context,
-				  ParamListInfo params, QueryEnvironment *queryEnv,
-				  DestReceiver *dest, QueryCompletion *qc)
-{
-	bool		gone = false;
-	const char *dbname = al_exclusive_database(pstmt->utilityStmt, &gone);
-	bool		asked = false;
-
-	if (dbname != NULL && al_database != NULL && strcmp(dbname, al_database) == 0)
-	{
-		AlQueueStats stats;
-
-		/* dropping the trail's database erases it: guarded like DROP EXTENSION */
-		if (IsA(pstmt->utilityStmt, DropdbStmt) && !al_allow_drop)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot drop database \"%s\": it holds the audit trail (audit_log.database)", dbname),
-					 errdetail("Dropping it would remove every captured event and seal."),
-					 errhint("Export what must be kept, then set audit_log.allow_drop = on (superuser, reload) and try again.")));
-
-		al_queue_stats(&stats);
-		if (stats.writer_pid != 0 && stats.writer_pid != MyProcPid)
-		{
-			ereport(LOG,
-					(errmsg("audit_log: asking the writer (PID %d) to leave database \"%s\" for %s",
-							stats.writer_pid, dbname, GetCommandTagName(CreateCommandTag(pstmt->utilityStmt)))));
-			if (kill(stats.writer_pid, SIGUSR2) == 0)
-				asked = true;
-		}
-	}
-
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-							queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-
-	if (gone && dbname != NULL && al_database != NULL && strcmp(dbname, al_database) == 0)
-		ereport(WARNING,
-				(errcode(ERRCODE_WARNING),
-				 errmsg("audit_log: database \"%s\" received the captured events; the writer cannot connect until audit_log.database names a database with the extension", dbname),
-				 errdetail("Captured events stay queued (up to audit_log.queue_size, then they go to the server log)%s.",
-						   asked ? "; the writer was asked to leave the database" : ""),
-				 errhint("Rename the database back, or create it and the extension again, or set audit_log.database and restart the server.")));
-}
-
-/* SIGUSR2: a command needs the writer's database; see al_writer_utility. */
+/* SIGUSR2: a command needs the writer's database (writer_step_aside.c). */
 static void
 al_writer_sigusr2(SIGNAL_ARGS)
 {
@@ -413,7 +302,7 @@ al_text_array(const AuditEvent *evs, int n, size_t offset)
 }
 
 /* Is the extension (and its table) there to write into? */
-static bool
+bool
 al_extension_ready(void)
 {
 	Oid			nsp;
@@ -597,79 +486,6 @@ al_record_gap(void)
 						(unsigned long long) gap.total)));
 }
 
-/*
- * The transaction id of a PREPARED administrative event (capture_admin.c
- * puts it into entry_data.prepared.xid), or 0.
- */
-static uint64
-al_prepared_xid(const AuditEvent *ev)
-{
-	const char *p;
-
-	if (strcmp(ev->reason_code, "PREPARED") != 0)
-		return 0;
-	p = strstr(ev->entry_data, "\"prepared\": {");
-	if (p == NULL || (p = strstr(p, "\"xid\": \"")) == NULL)
-		return 0;
-	return strtou64(p + 8, NULL, 10);
-}
-
-/*
- * After a batch is committed: note its PREPARED events in
- * audit_log._prepared_pending, so that their final outcome is recorded
- * (al_resolve_prepared).  Under a 1.0 schema (no such table) nothing is
- * done, as in 1.0.  A crash between the batch and this note leaves that
- * PREPARED event without its second event.
- */
-static void
-al_note_prepared(const AuditEvent *evs, int n)
-{
-	int			i;
-	bool		any = false;
-
-	for (i = 0; i < n && !any; i++)
-		any = al_prepared_xid(&evs[i]) != 0;
-	if (!any)
-		return;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		PushActiveSnapshot(GetTransactionSnapshot());
-		if (al_installed_version_num() >= 101)
-		{
-			for (i = 0; i < n; i++)
-			{
-				uint64		xid = al_prepared_xid(&evs[i]);
-				Oid			types[2] = {UUIDOID, TEXTOID};
-				Datum		values[2];
-
-				if (xid == 0)
-					continue;
-				values[0] = UUIDPGetDatum((pg_uuid_t *) &evs[i].event_id);
-				values[1] = CStringGetTextDatum(psprintf(UINT64_FORMAT, xid));
-				if (SPI_execute_with_args("INSERT INTO audit_log._prepared_pending (event_id, xid)"
-										  " VALUES ($1, $2::pg_catalog.xid8) ON CONFLICT DO NOTHING",
-										  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
-					elog(ERROR, "could not note a prepared event");
-			}
-			al_prepared_waiting = true;
-		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		al_writer_report_and_abort(al_writer_cxt);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(al_writer_cxt);
-}
-
 void
 al_writer_report_and_abort(MemoryContext cxt)
 {
@@ -677,132 +493,6 @@ al_writer_report_and_abort(MemoryContext cxt)
 	EmitErrorReport();
 	FlushErrorState();
 	AbortCurrentTransaction();
-}
-
-/* Copy text column col of row into dst (empty if NULL). */
-static void
-al_spi_text(SPITupleTable *tt, int row, int col, char *dst, size_t len)
-{
-	char	   *v = SPI_getvalue(tt->vals[row], tt->tupdesc, col);
-
-	if (v == NULL)
-		dst[0] = '\0';
-	else
-		al_strlcpy_clip(dst, v, len);
-}
-
-/*
- * Record the final outcome of PREPARED events whose transaction was
- * committed or rolled back since (see the 1.1 table _prepared_pending):
- * each gets a second event, the same with SUCCESS (COMMIT PREPARED) or
- * FAILURE / ROLLBACK_PREPARED, queued like any event; the note is removed in
- * the same transaction, after the events are queued, so that a crash may
- * repeat an outcome but never lose one.  At most once a second, and only
- * while notes may exist.
- */
-static void
-al_resolve_prepared(void)
-{
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (!al_prepared_waiting ||
-		!TimestampDifferenceExceeds(al_prepared_checked, now, 1000))
-		return;
-	al_prepared_checked = now;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PG_TRY();
-	{
-		uint64		i;
-		uint64		rows;
-		SPITupleTable *tt;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		PushActiveSnapshot(GetTransactionSnapshot());
-		if (!al_extension_ready() || al_installed_version_num() < 101)
-			al_prepared_waiting = false;
-		else
-		{
-			if (SPI_execute("SELECT e.event_category::text, e.event_type,"
-							" s.st = 'committed', CASE WHEN s.st = 'committed' THEN NULL"
-							"  WHEN s.st = 'aborted' THEN 'ROLLBACK_PREPARED' ELSE 'OUTCOME_UNKNOWN' END,"
-							" e.user_name, e.object_name, pg_catalog.host(e.client_addr),"
-							" e.application_name, e.database_name, e.backend_pid::text, e.session_id,"
-							" (e.entry_data || pg_catalog.jsonb_build_object('prepared_event_id', e.event_id,"
-							"  'outcome', CASE WHEN s.st = 'committed' THEN 'COMMIT PREPARED'"
-							"  WHEN s.st = 'aborted' THEN 'ROLLBACK PREPARED' ELSE 'unknown' END))::text,"
-							" p.event_id::text"
-							" FROM audit_log._prepared_pending p"
-							" CROSS JOIN LATERAL (SELECT pg_catalog.pg_xact_status(p.xid) AS st) s"
-							" JOIN audit_log.events e ON e.event_id = p.event_id"
-							" WHERE s.st IS DISTINCT FROM 'in progress'",
-							true, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not read the prepared events");
-			rows = SPI_processed;
-			tt = SPI_tuptable;	/* the DELETEs below replace SPI_tuptable */
-			for (i = 0; i < rows; i++)
-			{
-				AuditEvent	ev;
-				char		buf[64];
-				char	   *v;
-				int			c;
-				Oid			types[1] = {TEXTOID};
-				Datum		values[1];
-
-				memset(&ev, 0, sizeof(ev));
-				ev.request_time = GetCurrentTimestamp();
-				al_uuid7(&ev.event_id, ev.request_time);
-				al_spi_text(tt, i, 1, buf, sizeof(buf));
-				ev.category = AL_CAT_AUDIT_LOG;
-				for (c = 0; c < AL_NUM_CATEGORIES; c++)
-					if (strcmp(buf, al_category_names[c]) == 0)
-						ev.category = c;
-				al_spi_text(tt, i, 2, ev.event_type, sizeof(ev.event_type));
-				v = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
-				ev.success = (v != NULL && v[0] == 't');
-				al_spi_text(tt, i, 4, ev.reason_code, sizeof(ev.reason_code));
-				al_spi_text(tt, i, 5, ev.user_name, sizeof(ev.user_name));
-				al_spi_text(tt, i, 6, ev.object_name, sizeof(ev.object_name));
-				al_spi_text(tt, i, 7, ev.client_addr, sizeof(ev.client_addr));
-				al_spi_text(tt, i, 8, ev.application_name, sizeof(ev.application_name));
-				al_spi_text(tt, i, 9, ev.database_name, sizeof(ev.database_name));
-				al_spi_text(tt, i, 10, buf, sizeof(buf));
-				ev.backend_pid = buf[0] != '\0' ? atoi(buf) : 0;
-				al_spi_text(tt, i, 11, ev.session_id, sizeof(ev.session_id));
-				v = SPI_getvalue(tt->vals[i], tt->tupdesc, 12);
-				if (v != NULL && strlen(v) < sizeof(ev.entry_data))
-					strcpy(ev.entry_data, v);
-				else
-				{
-					char	   *id = SPI_getvalue(tt->vals[i], tt->tupdesc, 13);
-
-					snprintf(ev.entry_data, sizeof(ev.entry_data),
-							 "{\"prepared_event_id\": \"%s\", \"outcome\": \"%s\", \"truncated\": true}",
-							 id, ev.success ? "COMMIT PREPARED" : "ROLLBACK PREPARED");
-				}
-				if (!al_enqueue(&ev))
-					continue;	/* dropped to the server log: counted, a gap */
-				values[0] = CStringGetTextDatum(SPI_getvalue(tt->vals[i], tt->tupdesc, 13));
-				if (SPI_execute_with_args("DELETE FROM audit_log._prepared_pending WHERE event_id = $1::pg_catalog.uuid",
-										  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-					elog(ERROR, "could not remove a resolved prepared event");
-			}
-			if (SPI_execute("SELECT 1 FROM audit_log._prepared_pending LIMIT 1", true, 1) != SPI_OK_SELECT)
-				elog(ERROR, "could not read the prepared events");
-			al_prepared_waiting = SPI_processed > 0;
-		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		al_writer_report_and_abort(al_writer_cxt);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(al_writer_cxt);
 }
 
 /*
@@ -1034,7 +724,7 @@ al_write_some(void)
 	{
 		al_queue_release(taken, false);
 		al_alerts_batch(al_batch, n);	/* alerts.c: threshold rules */
-		al_note_prepared(al_batch, n);
+		al_writer_note_prepared(al_batch, n, al_writer_cxt);
 		al_record_gap();
 		al_queue_retry_reserve();
 		if (al_log_to_server)
@@ -1197,7 +887,7 @@ al_writer_main(Datum main_arg)
 		al_queue_set_blocked(res == AL_WRITE_BLOCKED);
 		al_alerts_tick();		/* follow-ups of windows that ended */
 		if (res != AL_WRITE_BLOCKED)
-			al_resolve_prepared();
+			al_writer_resolve_prepared(al_writer_cxt);
 		if (res == AL_WRITE_MORE)
 		{
 			CHECK_FOR_INTERRUPTS();

@@ -14,6 +14,8 @@
 #include "fmgr.h"
 #include "utils/palloc.h"
 
+#include "audit_log.h"
+
 /* writer.c: register the background worker; from _PG_init when preloaded */
 extern void al_writer_init(void);
 
@@ -23,6 +25,16 @@ extern void al_writer_init(void);
  * transaction aborted; the worker goes on.
  */
 extern void al_writer_report_and_abort(MemoryContext cxt);
+
+/* writer.c: is the extension (and its table) there to write into? */
+extern bool al_extension_ready(void);
+
+/* writer_prepared.c: PREPARED events and their outcome (writer only) */
+extern void al_writer_note_prepared(const AuditEvent *evs, int n, MemoryContext cxt);
+extern void al_writer_resolve_prepared(MemoryContext cxt);
+
+/* writer_step_aside.c: the utility hook that asks the writer to leave */
+extern void al_writer_step_aside_init(void);
 
 /* writer.c: the worker's entry point, found by name by the postmaster */
 extern PGDLLEXPORT void al_writer_main(Datum main_arg);
