@@ -15,6 +15,7 @@ OBJS = \
 	src/admin_roles.o \
 	src/al_json.o \
 	src/alerts.o \
+	src/alerts_health.o \
 	src/audit_log.o \
 	src/capture_admin.o \
 	src/capture_auth.o \
