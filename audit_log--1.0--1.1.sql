@@ -1605,12 +1605,14 @@ GRANT EXECUTE ON FUNCTION audit_log.schedule_export(text, text, text, text, inte
 
 /*
  * Text made safe for HTML, in element content and in quoted attribute
- * values alike: & < > " ' become entities.  NULL becomes ''.
+ * values alike: & < > " ' become entities.  NULL becomes ''.  No SET
+ * search_path (every name is schema-qualified): a SQL function with a SET
+ * clause is never inlined, and the report calls this six times per row of
+ * its table.
  */
 CREATE FUNCTION audit_log._report_html(t text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
 		pg_catalog.replace(COALESCE(t, ''), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
@@ -1644,7 +1646,10 @@ COMMENT ON FUNCTION audit_log._report_html(text)
  * from the hourly rollups where maintain() has made them (a scan of the
  * rest), the top lists from one scan of the window's failed logins, the
  * table from one index range of at most 100 rows per day.  JIT is off: its
- * compile time is far more than it saves on these queries.
+ * compile time is far more than it saves on these queries.  The top lists
+ * are run by EXECUTE (which may use parallel workers; a SELECT INTO never
+ * does), and the table is put together by string_agg in its query (an
+ * append to a variable per day copied the whole table each time).
  */
 CREATE FUNCTION audit_log._export_report(from_time timestamptz, to_time timestamptz,
 	time_zone text DEFAULT NULL)
@@ -1686,7 +1691,6 @@ DECLARE
 	points text := '';
 	labels text := '';
 	tbody text := '';
-	rows_html text[];
 	cats text;
 	js text;
 	css text;
@@ -1793,28 +1797,32 @@ BEGIN
 	/*
 	 * The top client addresses and roles of failed logins: one scan, which
 	 * may run in parallel (grouping sets cannot, so they come after, over
-	 * the address and role pairs).
+	 * the address and role pairs).  It is an EXECUTE: PL/pgSQL runs a
+	 * SELECT INTO with a row limit, and a query run with a row limit gets
+	 * no parallel workers; EXECUTE INTO runs it whole.  The status is
+	 * tested first: it rules out nine rows in ten at once.
 	 */
+	EXECUTE $q$
 	SELECT COALESCE(pg_catalog.string_agg(pg_catalog.format(
 				'<tr><td>%s</td><td class="n">%s</td></tr>',
 				audit_log._report_html(COALESCE(pg_catalog.host(t.a), 'local')), t.n),
-				E'\n' ORDER BY t.n DESC, COALESCE(pg_catalog.host(t.a), 'local')) FILTER (WHERE t.g = 1 AND t.r <= top_n), ''),
+				E'\n' ORDER BY t.n DESC, COALESCE(pg_catalog.host(t.a), 'local')) FILTER (WHERE t.g = 1 AND t.r <= $3), ''),
 		   COALESCE(pg_catalog.string_agg(pg_catalog.format(
 				'<tr><td>%s</td><td class="n">%s</td></tr>',
 				audit_log._report_html(t.u), t.n),
-				E'\n' ORDER BY t.n DESC, t.u) FILTER (WHERE t.g = 2 AND t.r <= top_n), '')
-	  INTO top_addr, top_role
+				E'\n' ORDER BY t.n DESC, t.u) FILTER (WHERE t.g = 2 AND t.r <= $3), '')
 	  FROM (SELECT x.*, pg_catalog.row_number() OVER (PARTITION BY x.g ORDER BY x.n DESC,
 					COALESCE(pg_catalog.host(x.a), 'local'), x.u) AS r
 			  FROM (SELECT CASE WHEN GROUPING(p.a) = 0 THEN 1 ELSE 2 END AS g,
 						   p.a, COALESCE(p.u, '') AS u, pg_catalog.sum(p.n) AS n
 					  FROM (SELECT e.client_addr AS a, e.user_name AS u, pg_catalog.count(*) AS n
 							  FROM audit_log.events e
-							 WHERE e.request_time >= from_time AND e.request_time < to_time
-							   AND e.event_category = 'ACCESS_SIGMA' AND e.event_type = 'LOGIN'
+							 WHERE e.request_time >= $1 AND e.request_time < $2
 							   AND e.event_status = 'FAILURE'
+							   AND e.event_category = 'ACCESS_SIGMA' AND e.event_type = 'LOGIN'
 							 GROUP BY 1, 2) p
-					 GROUP BY GROUPING SETS ((p.a), (p.u))) x) t;
+					 GROUP BY GROUPING SETS ((p.a), (p.u))) x) t
+	$q$ INTO top_addr, top_role USING from_time, to_time, top_n;
 
 	/* The chart: bars (successful), a line with points (failed). */
 	slot := GREATEST(8, LEAST(40, 900 / ndays));
@@ -1850,11 +1858,21 @@ BEGIN
 		left_m, 10 + plot_h, left_m + ndays * slot, 10 + plot_h,
 		top, 10 + plot_h, chart, pg_catalog.rtrim(line), points, labels);
 
-	/* The table: the first per_day events of each day, then "and K more". */
-	SELECT pg_catalog.array_agg(r.html ORDER BY r.d)
-	  INTO rows_html
+	/*
+	 * The table: the first per_day events of each day, then "and K more",
+	 * put together in the query (string_agg) rather than by appending to
+	 * a variable day by day, which copied the whole table each time.
+	 */
+	SELECT COALESCE(pg_catalog.string_agg(
+			CASE WHEN r.html <> '' THEN r.html || E'\n' ELSE '' END
+			|| CASE WHEN r.n > per_day THEN pg_catalog.format(
+				'<tr class="more" data-day="%s"><td colspan="9">%s: and %s more events'
+				' (the report lists the first %s of each day)</td></tr>' || E'\n',
+				r.d, r.d, r.n - per_day, per_day) ELSE '' END,
+			'' ORDER BY r.d), '')
+	  INTO tbody
 	  FROM (
-		SELECT g.d,
+		SELECT g.d, n_all[g.i] AS n,
 			   (SELECT COALESCE(pg_catalog.string_agg(pg_catalog.format(
 					'<tr data-day="%s" data-cat="%s" data-status="%s" data-user="%s">'
 					'<td>%s</td><td>%s</td><td>%s</td><td class="s-%s">%s</td><td>%s</td>'
@@ -1874,18 +1892,7 @@ BEGIN
 						   AND e.request_time < LEAST(to_time, audit_log.day_start(g.d + 1, tz))
 						 ORDER BY e.request_time, e.event_id
 						 LIMIT per_day) e) AS html
-		  FROM audit_log.days(d0, d1) AS g(d)) r;
-	FOR i IN 1 .. ndays LOOP
-		IF rows_html[i] <> '' THEN
-			tbody := tbody || rows_html[i] || E'\n';
-		END IF;
-		IF n_all[i] > per_day THEN
-			tbody := tbody || pg_catalog.format(
-				'<tr class="more" data-day="%s"><td colspan="9">%s: and %s more events'
-				' (the report lists the first %s of each day)</td></tr>' || E'\n',
-				days[i], days[i], n_all[i] - per_day, per_day);
-		END IF;
-	END LOOP;
+		  FROM audit_log.days(d0, d1) WITH ORDINALITY AS g(d, i)) r;
 
 	SELECT pg_catalog.string_agg(pg_catalog.format('<option>%s</option>', c), '' ORDER BY c)
 	  INTO cats
@@ -2370,354 +2377,6 @@ BEGIN
 	END LOOP;
 END
 $countif$;
-
-/* ---- issue 18: faster exports ---- */
-
-/*
- * _report_html without its SET search_path: a SQL function with a SET
- * clause is never inlined, so the report called it as a function (a GUC
- * save and restore each time) six times for each row of its table.  Every
- * name in its body is schema-qualified (pg_catalog), so it needs no
- * search_path of its own; now the planner inlines it into the caller.
- */
-CREATE OR REPLACE FUNCTION audit_log._report_html(t text)
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-	SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
-		pg_catalog.replace(COALESCE(t, ''), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
-		'"', '&quot;'), '''', '&#39;')
-$$;
-
-/*
- * The HTML report, as in the block "issue 18: the HTML report" above, the
- * same document, faster: the top lists of failed logins are one EXECUTE
- * (which may run in parallel) rather than a SELECT INTO (which never
- * does), and the table is put together by string_agg in its query rather
- * than appended to a variable day by day (each append copied it whole).
- */
-CREATE OR REPLACE FUNCTION audit_log._export_report(from_time timestamptz, to_time timestamptz,
-	time_zone text DEFAULT NULL)
-RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-SET jit = off
-AS $$
-DECLARE
-	per_day CONSTANT integer := 100;	-- rows of the table per day (README, doc/export.md)
-	top_n CONSTANT integer := 10;		-- rows of each top list
-	slot integer;						-- chart: width of a day, px
-	gap integer;						-- chart: room between two bars, px
-	plot_h CONSTANT integer := 200;		-- chart: height of the plot, px
-	left_m CONSTANT integer := 56;		-- chart: room for the y axis labels
-	tz text := COALESCE(time_zone, pg_catalog.current_setting('TimeZone'));
-	d0 date;
-	d1 date;
-	days date[];
-	n_all bigint[];
-	n_ok bigint[];
-	n_bad bigint[];
-	ndays integer;
-	top bigint;
-	worst integer := 0;
-	tot_all bigint := 0;
-	tot_ok bigint := 0;
-	tot_bad bigint := 0;
-	top_addr text;
-	top_role text;
-	plan record;
-	hours timestamptz[];
-	bounds timestamptz[];
-	live text;
-	cur timestamptz;
-	hr timestamptz;
-	chart text := '';
-	line text := '';
-	points text := '';
-	labels text := '';
-	tbody text := '';
-	cats text;
-	js text;
-	css text;
-	x integer;
-	step integer;
-	h integer;
-	i integer;
-BEGIN
-	IF from_time IS NULL OR to_time IS NULL THEN
-		RAISE EXCEPTION 'from_time and to_time must not be null'
-			USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	IF NOT pg_catalog.isfinite(from_time) OR NOT pg_catalog.isfinite(to_time) THEN
-		RAISE EXCEPTION 'from_time and to_time must be finite'
-			USING ERRCODE = 'datetime_field_overflow';
-	END IF;
-	IF from_time >= to_time THEN
-		RAISE EXCEPTION 'from_time must be earlier than to_time'
-			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'A report covers the half-open range [from_time, to_time).';
-	END IF;
-	-- a bad zone name fails here, with PostgreSQL's own error (22023)
-	d0 := (from_time AT TIME ZONE tz)::date;
-	d1 := ((to_time - interval '1 microsecond') AT TIME ZONE tz)::date;
-	IF d1 - d0 >= 3660 THEN
-		RAISE EXCEPTION 'a report covers at most 3660 days'
-			USING ERRCODE = 'program_limit_exceeded',
-				  DETAIL = pg_catalog.format('The window from %s to %s has %s days.', d0, d1, d1 - d0 + 1);
-	END IF;
-
-	/*
-	 * Per day: every event, successful and failed logins.  The hours that
-	 * maintain() has counted (hourly_counts) and that lie wholly inside the
-	 * window and inside one local day come from the rollups, as for
-	 * daily_login_activity; the rest of the window is scanned, one branch
-	 * per range with constant bounds (so that each is pruned to its
-	 * partitions), each row put in its local day by width_bucket() over the
-	 * days' first instants (no time zone conversion per row).
-	 */
-	plan := audit_log._login_activity_plan(d0, d1, tz);
-	SELECT COALESCE(pg_catalog.array_agg(h.h ORDER BY h.h), '{}') INTO hours
-	  FROM pg_catalog.unnest(plan.rolled_hours) AS h(h)
-	 WHERE h.h >= from_time AND h.h + interval '1 hour' <= to_time;
-	SELECT pg_catalog.array_agg(audit_log.day_start(g.d, tz) ORDER BY g.d) INTO bounds
-	  FROM audit_log.days(d0, d1 + 1) AS g(d);
-	live := '';
-	cur := from_time;
-	FOREACH hr IN ARRAY hours || ARRAY[to_time] LOOP
-		IF hr > cur THEN
-			live := live || CASE WHEN live = '' THEN '' ELSE ' UNION ALL ' END
-				|| pg_catalog.format('SELECT e.request_time, e.event_category, e.event_type, e.event_status'
-									 ' FROM audit_log.events e'
-									 ' WHERE e.request_time >= %L::timestamptz AND e.request_time < %L::timestamptz',
-									 cur, LEAST(hr, to_time));
-		END IF;
-		cur := GREATEST(cur, hr + interval '1 hour');
-	END LOOP;
-	IF live = '' THEN
-		live := 'SELECT NULL::timestamptz AS request_time, NULL::audit_log.event_category AS event_category,'
-			' NULL::text AS event_type, NULL::audit_log.event_status AS event_status WHERE false';
-	END IF;
-	EXECUTE pg_catalog.format($q$
-		WITH live AS (
-			SELECT pg_catalog.width_bucket(e.request_time, $3) AS i,
-				   pg_catalog.count(*) AS n,
-				   pg_catalog.count(*) FILTER (WHERE e.event_category = 'ACCESS_SIGMA'
-						AND e.event_type = 'LOGIN' AND e.event_status = 'SUCCESS') AS s,
-				   pg_catalog.count(*) FILTER (WHERE e.event_category = 'ACCESS_SIGMA'
-						AND e.event_type = 'LOGIN' AND e.event_status = 'FAILURE') AS f
-			  FROM (%s) e
-			 GROUP BY 1
-		), rolled AS (
-			SELECT audit_log._hour_day(c.hour, $4) AS d,
-				   pg_catalog.sum(c.count) AS n,
-				   COALESCE(pg_catalog.sum(c.count) FILTER (WHERE c.event_category = 'ACCESS_SIGMA'
-						AND c.event_type = 'LOGIN' AND c.event_status = 'SUCCESS'), 0) AS s,
-				   COALESCE(pg_catalog.sum(c.count) FILTER (WHERE c.event_category = 'ACCESS_SIGMA'
-						AND c.event_type = 'LOGIN' AND c.event_status = 'FAILURE'), 0) AS f
-			  FROM audit_log.hourly_counts c
-			 WHERE c.hour = ANY ($5)
-			 GROUP BY 1
-		)
-		SELECT pg_catalog.array_agg(g.d ORDER BY g.d),
-			   pg_catalog.array_agg((COALESCE(l.n, 0) + COALESCE(r.n, 0))::bigint ORDER BY g.d),
-			   pg_catalog.array_agg((COALESCE(l.s, 0) + COALESCE(r.s, 0))::bigint ORDER BY g.d),
-			   pg_catalog.array_agg((COALESCE(l.f, 0) + COALESCE(r.f, 0))::bigint ORDER BY g.d)
-		  FROM audit_log.days($1, $2) WITH ORDINALITY AS g(d, i)
-		  LEFT JOIN live l ON l.i = g.i
-		  LEFT JOIN rolled r ON r.d = g.d
-	$q$, live) INTO days, n_all, n_ok, n_bad USING d0, d1, bounds, tz, hours;
-	ndays := pg_catalog.array_length(days, 1);
-
-	top := 1;
-	FOR i IN 1 .. ndays LOOP
-		tot_all := tot_all + n_all[i];
-		tot_ok := tot_ok + n_ok[i];
-		tot_bad := tot_bad + n_bad[i];
-		top := GREATEST(top, n_ok[i], n_bad[i]);
-		IF n_bad[i] > 0 AND (worst = 0 OR n_bad[i] > n_bad[worst]) THEN
-			worst := i;
-		END IF;
-	END LOOP;
-
-	/*
-	 * The top client addresses and roles of failed logins: one scan, which
-	 * may run in parallel (grouping sets cannot, so they come after, over
-	 * the address and role pairs).  It is an EXECUTE: PL/pgSQL runs a
-	 * SELECT INTO with a row limit, and a query run with a row limit gets
-	 * no parallel workers; EXECUTE INTO runs it whole.  The status is
-	 * tested first: it rules out nine rows in ten at once.
-	 */
-	EXECUTE $q$
-	SELECT COALESCE(pg_catalog.string_agg(pg_catalog.format(
-				'<tr><td>%s</td><td class="n">%s</td></tr>',
-				audit_log._report_html(COALESCE(pg_catalog.host(t.a), 'local')), t.n),
-				E'\n' ORDER BY t.n DESC, COALESCE(pg_catalog.host(t.a), 'local')) FILTER (WHERE t.g = 1 AND t.r <= $3), ''),
-		   COALESCE(pg_catalog.string_agg(pg_catalog.format(
-				'<tr><td>%s</td><td class="n">%s</td></tr>',
-				audit_log._report_html(t.u), t.n),
-				E'\n' ORDER BY t.n DESC, t.u) FILTER (WHERE t.g = 2 AND t.r <= $3), '')
-	  FROM (SELECT x.*, pg_catalog.row_number() OVER (PARTITION BY x.g ORDER BY x.n DESC,
-					COALESCE(pg_catalog.host(x.a), 'local'), x.u) AS r
-			  FROM (SELECT CASE WHEN GROUPING(p.a) = 0 THEN 1 ELSE 2 END AS g,
-						   p.a, COALESCE(p.u, '') AS u, pg_catalog.sum(p.n) AS n
-					  FROM (SELECT e.client_addr AS a, e.user_name AS u, pg_catalog.count(*) AS n
-							  FROM audit_log.events e
-							 WHERE e.request_time >= $1 AND e.request_time < $2
-							   AND e.event_status = 'FAILURE'
-							   AND e.event_category = 'ACCESS_SIGMA' AND e.event_type = 'LOGIN'
-							 GROUP BY 1, 2) p
-					 GROUP BY GROUPING SETS ((p.a), (p.u))) x) t
-	$q$ INTO top_addr, top_role USING from_time, to_time, top_n;
-
-	/* The chart: bars (successful), a line with points (failed). */
-	slot := GREATEST(8, LEAST(40, 900 / ndays));
-	gap := GREATEST(2, slot / 4);
-	step := (36 + slot - 1) / slot;		-- a label (MM-DD) every 36 px or more
-	FOR i IN 1 .. ndays LOOP
-		x := left_m + (i - 1) * slot;
-		h := (n_ok[i] * plot_h / top)::integer;
-		chart := chart || pg_catalog.format(
-			'<g class="day" data-day="%s"><title>%s: %s successful, %s failed logins</title>'
-			'<rect class="hit" x="%s" y="10" width="%s" height="%s"/>'
-			'<rect class="bar" data-day="%s" x="%s" y="%s" width="%s" height="%s"/></g>',
-			days[i], days[i], n_ok[i], n_bad[i], x, slot, plot_h,
-			days[i], x + gap / 2, 10 + plot_h - h, slot - gap, h);
-		line := line || pg_catalog.format('%s,%s ', x + slot / 2,
-			10 + plot_h - (n_bad[i] * plot_h / top)::integer);
-		points := points || pg_catalog.format(
-			'<circle class="pt" data-day="%s" cx="%s" cy="%s" r="3.5"><title>%s: %s failed logins</title></circle>',
-			days[i], x + slot / 2, 10 + plot_h - (n_bad[i] * plot_h / top)::integer,
-			days[i], n_bad[i]);
-		IF (i - 1) % step = 0 THEN
-			labels := labels || pg_catalog.format('<text x="%s" y="%s">%s</text>',
-				x, plot_h + 28, pg_catalog.to_char(days[i], 'MM-DD'));
-		END IF;
-	END LOOP;
-	chart := pg_catalog.format(
-		'<svg id="chart" role="img" aria-label="daily logins" xmlns="http://www.w3.org/2000/svg"'
-		' viewBox="0 0 %s %s" width="%s" height="%s">'
-		'<line class="axis" x1="%s" y1="%s" x2="%s" y2="%s"/>'
-		'<text x="4" y="16">%s</text><text x="4" y="%s">0</text>'
-		'%s<polyline class="fail" points="%s"/>%s%s</svg>',
-		left_m + ndays * slot + 10, plot_h + 40, left_m + ndays * slot + 10, plot_h + 40,
-		left_m, 10 + plot_h, left_m + ndays * slot, 10 + plot_h,
-		top, 10 + plot_h, chart, pg_catalog.rtrim(line), points, labels);
-
-	/*
-	 * The table: the first per_day events of each day, then "and K more",
-	 * put together in the query (string_agg) rather than by appending to
-	 * a variable day by day, which copied the whole table each time.
-	 */
-	SELECT COALESCE(pg_catalog.string_agg(
-			CASE WHEN r.html <> '' THEN r.html || E'\n' ELSE '' END
-			|| CASE WHEN r.n > per_day THEN pg_catalog.format(
-				'<tr class="more" data-day="%s"><td colspan="9">%s: and %s more events'
-				' (the report lists the first %s of each day)</td></tr>' || E'\n',
-				r.d, r.d, r.n - per_day, per_day) ELSE '' END,
-			'' ORDER BY r.d), '')
-	  INTO tbody
-	  FROM (
-		SELECT g.d, n_all[g.i] AS n,
-			   (SELECT COALESCE(pg_catalog.string_agg(pg_catalog.format(
-					'<tr data-day="%s" data-cat="%s" data-status="%s" data-user="%s">'
-					'<td>%s</td><td>%s</td><td>%s</td><td class="s-%s">%s</td><td>%s</td>'
-					'<td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>',
-					g.d, e.event_category, e.event_status, audit_log._report_html(e.user_name),
-					pg_catalog.to_char(e.request_time AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS'),
-					e.event_category, audit_log._report_html(e.event_type),
-					e.event_status, e.event_status,
-					audit_log._report_html(e.event_status_reason_code),
-					audit_log._report_html(e.user_name),
-					audit_log._report_html(e.object_name),
-					audit_log._report_html(pg_catalog.host(e.client_addr)),
-					audit_log._report_html(e.database_name)),
-					E'\n' ORDER BY e.request_time, e.event_id), '')
-				  FROM (SELECT * FROM audit_log.events e
-						 WHERE e.request_time >= GREATEST(from_time, audit_log.day_start(g.d, tz))
-						   AND e.request_time < LEAST(to_time, audit_log.day_start(g.d + 1, tz))
-						 ORDER BY e.request_time, e.event_id
-						 LIMIT per_day) e) AS html
-		  FROM audit_log.days(d0, d1) WITH ORDINALITY AS g(d, i)) r;
-
-	SELECT pg_catalog.string_agg(pg_catalog.format('<option>%s</option>', c), '' ORDER BY c)
-	  INTO cats
-	  FROM pg_catalog.unnest(pg_catalog.enum_range(NULL::audit_log.event_category)) AS c;
-
-	css := 'body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}'
-		'h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}'
-		'table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}'
-		'td.n{text-align:right}.cards{display:flex;gap:2em;flex-wrap:wrap}'
-		'.s-FAILURE{color:#b00020;font-weight:bold}tr.more td{font-style:italic;color:#666}'
-		'#chart .bar{fill:#4a7bd0}#chart .hit{fill:transparent;cursor:pointer}'
-		'#chart .fail{fill:none;stroke:#d03030;stroke-width:2}#chart .pt{fill:#d03030;cursor:pointer}'
-		'#chart .axis{stroke:#888}#chart text{font-size:10px;fill:#555}'
-		'#chart .dim{opacity:.25}#chart .sel .bar{fill:#1f3f80}'
-		'[hidden]{display:none!important}';
-	js := '(function(){var sel=null;'
-		'var rows=[].slice.call(document.querySelectorAll("#events tbody tr"));'
-		'var cat=document.getElementById("f-cat"),st=document.getElementById("f-status"),'
-		'us=document.getElementById("f-user"),rs=document.getElementById("reset"),'
-		'shown=document.getElementById("shown");'
-		'function apply(){var c=cat.value,s=st.value,u=us.value.toLowerCase(),n=0;'
-		'rows.forEach(function(r){var d=r.dataset,ok=!sel||d.day===sel;'
-		'if(r.classList.contains("more")){ok=ok&&!c&&!s&&!u;}'
-		'else{ok=ok&&(!c||d.cat===c)&&(!s||d.status===s)&&(!u||(d.user||"").toLowerCase().indexOf(u)>=0);if(ok)n++;}'
-		'r.hidden=!ok;});'
-		'[].forEach.call(document.querySelectorAll("#chart [data-day]"),function(e){'
-		'e.classList.toggle("dim",sel!==null&&e.dataset.day!==sel);'
-		'e.classList.toggle("sel",e.dataset.day===sel);});'
-		'shown.textContent=n+" events shown"+(sel?" for "+sel:" for the whole window");rs.hidden=!sel;}'
-		'document.getElementById("chart").addEventListener("click",function(ev){'
-		'var t=ev.target.closest("[data-day]");if(!t)return;'
-		'sel=(sel===t.dataset.day)?null:t.dataset.day;apply();});'
-		'rs.addEventListener("click",function(){sel=null;apply();});'
-		'[cat,st].forEach(function(e){e.addEventListener("change",apply);});'
-		'us.addEventListener("input",apply);'
-		'document.getElementById("filters").hidden=false;apply();})();';
-
-	RETURN '<!DOCTYPE html>' || E'\n'
-		|| '<html lang="en"><head><meta charset="utf-8">'
-		|| '<meta http-equiv="Content-Security-Policy" content="default-src ''none''; style-src ''unsafe-inline''; script-src ''sha256-'
-		|| pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(js, 'UTF8')), 'base64') || '''">'
-		|| '<meta name="viewport" content="width=device-width, initial-scale=1">'
-		|| pg_catalog.format('<title>audit_log report %s to %s</title>', d0, d1)
-		|| '<style>' || css || '</style></head><body>' || E'\n'
-		|| pg_catalog.format('<h1>Audit log report: %s to %s</h1>', d0, d1)
-		|| pg_catalog.format('<p>Window [%s, %s), days in time zone %s. Written %s.</p>',
-			audit_log._report_html(pg_catalog.to_char(from_time AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS')),
-			audit_log._report_html(pg_catalog.to_char(to_time AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS')),
-			audit_log._report_html(tz),
-			audit_log._report_html(pg_catalog.to_char(pg_catalog.now() AT TIME ZONE tz, 'YYYY-MM-DD HH24:MI:SS')))
-		|| E'\n<section id="summary"><h2>Summary</h2><div class="cards">'
-		|| pg_catalog.format('<table id="totals"><tbody><tr><th>events</th><td class="n">%s</td></tr>'
-			'<tr><th>successful logins</th><td class="n">%s</td></tr>'
-			'<tr><th>failed logins</th><td class="n">%s</td></tr>'
-			'<tr><th>days</th><td class="n">%s</td></tr>'
-			'<tr><th>worst day</th><td id="worst" data-day="%s">%s</td></tr></tbody></table>',
-			tot_all, tot_ok, tot_bad, ndays,
-			CASE WHEN worst > 0 THEN days[worst]::text ELSE '' END,
-			CASE WHEN worst > 0 THEN pg_catalog.format('%s (%s failed logins)', days[worst], n_bad[worst])
-				 ELSE 'none (no failed login)' END)
-		|| '<table id="top-addresses"><thead><tr><th>client address (failed logins)</th><th>count</th></tr></thead><tbody>'
-		|| top_addr || '</tbody></table>'
-		|| '<table id="top-roles"><thead><tr><th>role (failed logins)</th><th>count</th></tr></thead><tbody>'
-		|| top_role || '</tbody></table></div></section>' || E'\n'
-		|| '<section><h2>Daily logins: successful (bars), failed (line)</h2>'
-		|| chart || '</section>' || E'\n'
-		|| '<section><h2>Events</h2>'
-		|| '<noscript><p>The filters and the drill-down by day need JavaScript; the summary, the chart and the table are complete without it.</p></noscript>'
-		|| '<p id="filters" hidden>Category <select id="f-cat"><option value="">all</option>' || cats || '</select> '
-		|| 'Status <select id="f-status"><option value="">all</option><option>SUCCESS</option><option>FAILURE</option></select> '
-		|| 'User <input id="f-user" type="search" placeholder="contains"> '
-		|| '<button id="reset" type="button" hidden>Show the whole window</button> <span id="shown"></span></p>'
-		|| pg_catalog.format('<p>At most %s events per day are listed (the first of the day); a row says how many more a day had.</p>', per_day)
-		|| '<table id="events"><thead><tr><th>time</th><th>category</th><th>type</th><th>status</th><th>reason</th>'
-		|| '<th>user</th><th>object</th><th>client</th><th>database</th></tr></thead><tbody>' || E'\n'
-		|| tbody || '</tbody></table></section>' || E'\n'
-		|| '<script>' || js || '</script></body></html>' || E'\n';
-END
-$$;
-
 
 /* ---- issue 15: cheaper log_event ---- */
 /*
