@@ -148,7 +148,7 @@ for c in $combos; do
 	case $c in
 	*/none)
 		awk -v c="$c" -v r="$raw" -v w="$w" -v rc="$rawcpu" -v u="$u" -v hz="$hz" -v b="$cbytes" -v n="$ROWS" 'BEGIN {
-			printf "   %-10s %.2f s wall (%.0f rows/s), %.2f s CPU, %d bytes; ratio raw/export %.3f wall, %.3f CPU\n",
+			printf "   %-10s %.2f s wall (%.0f rows/s), %.2f s CPU, %.0f bytes; ratio raw/export %.3f wall, %.3f CPU\n",
 				c, w, n / w, u / hz, b, r / w, rc / u }'
 		f=${c%/*}; if [ "$f" = jsonl ]; then tgt=0.85; else tgt=0.6; fi
 		bench_result "export_${f}_vs_copy_cpu" "$(bench_ratio "$rawcpu" "$u")" ">=" "$tgt" - ;;
@@ -157,7 +157,7 @@ for c in $combos; do
 		if [ "$z" = gzip ]; then dec="gzip -dc"; else dec="zstd -dcq"; fi
 		if $dec "$cfile" | cmp -s - "$file"; then back=yes; else back=NO; fi
 		awk -v c="$c" -v e="$exp" -v w="$w" -v ec="$expcpu" -v u="$u" -v hz="$hz" -v b="$cbytes" -v s="$size" -v back="$back" 'BEGIN {
-			printf "   %-10s %.2f s wall, %.2f s CPU, %d bytes (%.1fx smaller); speed vs uncompressed export %.3f wall, %.3f CPU; decompressed = plain export: %s\n",
+			printf "   %-10s %.2f s wall, %.2f s CPU, %.0f bytes (%.1fx smaller); speed vs uncompressed export %.3f wall, %.3f CPU; decompressed = plain export: %s\n",
 				c, w, u / hz, b, s / b, e / w, ec / u, back }'
 		if [ "$z" = zstd ]; then
 			bench_result export_zstd_vs_plain_cpu "$(bench_ratio "$expcpu" "$u")" ">=" 0.8 -
