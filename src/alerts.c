@@ -74,6 +74,7 @@
 #include "alerts.h"
 #include "alerts_internal.h"
 #include "audit_log.h"
+#include "event_line.h"
 #include "fleet.h"
 #include "queue.h"
 #include "version.h"
@@ -106,25 +107,6 @@ al_iso(TimestampTz ts, char *buf)
 	int			tz = 0;
 
 	JsonEncodeDateTime(buf, TimestampTzGetDatum(ts), TIMESTAMPTZOID, &tz);
-}
-
-/* The canonical text of a uuid, in buf (37 bytes). */
-static const char *
-al_uuid_text(const pg_uuid_t *id, char *buf)
-{
-	static const char hex[] = "0123456789abcdef";
-	char	   *p = buf;
-	int			i;
-
-	for (i = 0; i < UUID_LEN; i++)
-	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		*p++ = hex[id->data[i] >> 4];
-		*p++ = hex[id->data[i] & 0x0F];
-	}
-	*p = '\0';
-	return buf;
 }
 
 /* A rule with its empty group table, in its own memory context. */

@@ -31,6 +31,25 @@
 /* set while a line is being written: ereport may call emit_log_hook */
 static bool al_in_log_line = false;
 
+/* The canonical text of a uuid, in buf (37 bytes); no allocation. */
+const char *
+al_uuid_text(const pg_uuid_t *id, char *buf)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	   *p = buf;
+	int			i;
+
+	for (i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[id->data[i] >> 4];
+		*p++ = hex[id->data[i] & 0x0F];
+	}
+	*p = '\0';
+	return buf;
+}
+
 /* A string member of the log line; an empty string stands for null. */
 static void
 empty_null(AlJson *js, const char *key, const char *value)
@@ -51,18 +70,8 @@ al_format_event_json(const AuditEvent *ev, char *buf, size_t len)
 	struct pg_tm tm;
 	fsec_t		fsec;
 	AlJson		js;
-	static const char hex[] = "0123456789abcdef";
-	int			i,
-				j;
 
-	for (i = 0, j = 0; i < UUID_LEN; i++)
-	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			uuid[j++] = '-';
-		uuid[j++] = hex[ev->event_id.data[i] >> 4];
-		uuid[j++] = hex[ev->event_id.data[i] & 0x0F];
-	}
-	uuid[j] = '\0';
+	al_uuid_text(&ev->event_id, uuid);
 
 	if (timestamp2tm(ev->request_time, NULL, &tm, &fsec, NULL, NULL) == 0)
 		snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
@@ -124,11 +133,9 @@ al_format_event_line(const AuditEvent *ev, char *buf, size_t len)
 	char		pid[16];
 	char		message[AL_TYPE_LEN + 32];
 	char		action[AL_TYPE_LEN];
-	static const char hex[] = "0123456789abcdef";
 	const char *category;
 	int			tz = 0;
-	int			i,
-				j;
+	int			i;
 
 	if (al_log_to_server_format == AL_LOG_FORMAT_JSON)
 	{
@@ -136,14 +143,7 @@ al_format_event_line(const AuditEvent *ev, char *buf, size_t len)
 		return;
 	}
 
-	for (i = 0, j = 0; i < UUID_LEN; i++)
-	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			uuid[j++] = '-';
-		uuid[j++] = hex[ev->event_id.data[i] >> 4];
-		uuid[j++] = hex[ev->event_id.data[i] & 0x0F];
-	}
-	uuid[j] = '\0';
+	al_uuid_text(&ev->event_id, uuid);
 	category = ev->category < AL_NUM_CATEGORIES ? al_category_names[ev->category] : "";
 
 	memset(&t, 0, sizeof(t));

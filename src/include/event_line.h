@@ -14,6 +14,7 @@
 #include "audit_log.h"
 
 /* event_line.c: no allocation, no lock (usable in emit_log_hook) */
+extern const char *al_uuid_text(const pg_uuid_t *id, char *buf);
 extern void al_format_event_json(const AuditEvent *ev, char *buf, size_t len);
 extern void al_log_event_line(const AuditEvent *ev, bool dropped);
 extern void al_log_dropped_event(const AuditEvent *ev, const char *why);
