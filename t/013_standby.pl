@@ -15,21 +15,9 @@ use PostgreSQL::Test::Utils;
 use IPC::Run;
 use Test::More;
 
-my $primary = scram_node('primary', "audit_log.flush_interval = '20ms'",
-	init => { allows_streaming => 1 },
-	hba_extra => "local replication all trust\n");
-$primary->safe_psql('postgres', q{
-CREATE ROLE regress_sb LOGIN PASSWORD 'right-one';
-});
-$primary->backup('b1');
-
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'b1', has_streaming => 1);
-# a small queue: 5,000 logins (10,000 events) would overflow it if the
-# standby kept its events until promotion
-$standby->append_conf('postgresql.conf', "audit_log.queue_size = 1024\n");
-$standby->start;
-$primary->wait_for_catchup($standby);
+# a small queue on the standby: 5,000 logins (10,000 events) would
+# overflow it if the standby kept its events until promotion
+my ($primary, $standby) = standby_pair(q{CREATE ROLE regress_sb LOGIN PASSWORD 'right-one'}, 1024);
 
 sub attempt
 {

@@ -21,19 +21,7 @@ my $secret = 'spool-Secret-7c1e';
 my $wrong = 'spool-Wrong-5d2a';
 my $qsize = 64;
 
-my $primary = scram_node('primary', "audit_log.flush_interval = '20ms'\n",
-	init => { allows_streaming => 1 },
-	hba_extra => "local replication all trust\n");
-$primary->safe_psql('postgres', qq{
-CREATE ROLE regress_spool LOGIN PASSWORD '$secret';
-});
-$primary->backup('b1');
-
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'b1', has_streaming => 1);
-$standby->append_conf('postgresql.conf', "audit_log.queue_size = $qsize\n");
-$standby->start;
-$primary->wait_for_catchup($standby);
+my ($primary, $standby) = standby_pair(qq{CREATE ROLE regress_spool LOGIN PASSWORD '$secret'}, $qsize);
 
 # one real login with psql over TCP (scram): returns psql's stderr
 sub attempt

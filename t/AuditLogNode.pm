@@ -34,7 +34,7 @@ use PostgreSQL::Test::Cluster;
 use IPC::Run;
 use Exporter 'import';
 
-our @EXPORT = qw(audit_log_node scram_node sql_at);
+our @EXPORT = qw(audit_log_node scram_node sql_at standby_pair);
 
 sub audit_log_node
 {
@@ -87,6 +87,26 @@ sub sql_at
 	  or die "$query: $err";
 	chomp $out;
 	return $out;
+}
+
+# A scram primary (flush_interval 20 ms) that first runs $setup_sql, and a
+# streaming standby made from its backup with audit_log.queue_size =
+# $queue_size, started and caught up.  Returns ($primary, $standby).
+sub standby_pair
+{
+	my ($setup_sql, $queue_size) = @_;
+	my $primary = scram_node('primary', "audit_log.flush_interval = '20ms'\n",
+		init => { allows_streaming => 1 },
+		hba_extra => "local replication all trust\n");
+	$primary->safe_psql('postgres', $setup_sql);
+	$primary->backup('b1');
+
+	my $standby = PostgreSQL::Test::Cluster->new('standby');
+	$standby->init_from_backup($primary, 'b1', has_streaming => 1);
+	$standby->append_conf('postgresql.conf', "audit_log.queue_size = $queue_size\n");
+	$standby->start;
+	$primary->wait_for_catchup($standby);
+	return ($primary, $standby);
 }
 
 1;
