@@ -47,6 +47,7 @@ OBJS = \
 	src/standby_ship.o \
 	src/version.o \
 	src/writer.o \
+	src/writer_bulk.o \
 	src/writer_prepared.o \
 	src/writer_step_aside.o
 

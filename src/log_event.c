@@ -40,6 +40,7 @@
 #include "commands/dbcommands.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -677,15 +678,38 @@ audit_log_move_default_rows(PG_FUNCTION_ARGS)
 	char	   *sql;
 	uint64		moved = 0;
 
+	Relation	def;
+	StringInfoData cols;
+	int			i;
+
 	if (get_rel_name(target) == NULL)
 		elog(ERROR, "relation with OID %u does not exist", target);
 	values[0] = PG_GETARG_DATUM(1);
 	values[1] = PG_GETARG_DATUM(2);
+
+	/*
+	 * The columns by name: the target may have them in another order, or
+	 * dropped columns of its own (a table created apart, or restored).
+	 */
+	def = table_open(get_relname_relid("events_default", get_namespace_oid("audit_log", false)),
+					 RowExclusiveLock);
+	initStringInfo(&cols);
+	for (i = 0; i < RelationGetDescr(def)->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(def), i);
+
+		if (att->attisdropped)
+			continue;
+		appendStringInfo(&cols, "%s%s", cols.len > 0 ? ", " : "",
+						 quote_identifier(NameStr(att->attname)));
+	}
+	table_close(def, NoLock);
 	sql = psprintf("WITH moved AS (DELETE FROM audit_log.events_default"
 				   " WHERE request_time >= $1 AND request_time < $2 RETURNING *)"
-				   " INSERT INTO %s SELECT * FROM moved",
+				   " INSERT INTO %s (%s) SELECT %s FROM moved",
 				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
-											  get_rel_name(target)));
+											  get_rel_name(target)),
+				   cols.data, cols.data);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

@@ -263,8 +263,8 @@ al_array(Datum *elems, bool *nulls, int n, Oid elemtype, int typlen,
  * mid-character): an invalid byte becomes '?', so that no invalid text
  * reaches the table.
  */
-static Datum
-al_text_datum(const char *s)
+Datum
+al_writer_text_datum(const char *s)
 {
 	int			len = strlen(s);
 	int			enc = GetDatabaseEncoding();
@@ -296,7 +296,7 @@ al_text_array(const AuditEvent *evs, int n, size_t offset)
 		const char *s = ((const char *) &evs[i]) + offset;
 
 		nulls[i] = (s[0] == '\0');
-		elems[i] = nulls[i] ? (Datum) 0 : al_text_datum(s);
+		elems[i] = nulls[i] ? (Datum) 0 : al_writer_text_datum(s);
 	}
 	return al_array(elems, nulls, n, TEXTOID, -1, false, TYPALIGN_INT);
 }
@@ -528,85 +528,99 @@ al_insert_events(const AuditEvent *evs, int n, bool careful)
 			/* the origin column exists from 1.1 on: asked once per batch */
 			bool		with_origin = al_installed_version_num() >= 101;
 
+			TimestampTz logged_time = GetCurrentTimestamp();
+
 			al_lock_default_partition();
-			if (al_insert_plan[with_origin][careful] == NULL)
+
+			/*
+			 * A table multi-insert when the batch cannot hold events already
+			 * written (writer_bulk.c); else, or when that path steps back,
+			 * the INSERT.
+			 */
+			if (!careful &&
+				al_writer_bulk_insert(evs, n, with_origin, logged_time, al_source_node()))
+				rc = SPI_OK_INSERT;
+			else
 			{
-				Oid			argtypes[AL_INSERT_NARGS] = {
-					TIMESTAMPTZOID, TEXTOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID,
-					TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-					TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-					TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-					TEXTARRAYOID
-				};
-				const char *sql = with_origin ? al_insert_origin_sql : al_insert_sql;
-				SPIPlanPtr	plan;
+				if (al_insert_plan[with_origin][careful] == NULL)
+				{
+					Oid			argtypes[AL_INSERT_NARGS] = {
+						TIMESTAMPTZOID, TEXTOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID,
+						TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+						TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+						TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+						TEXTARRAYOID
+					};
+					const char *sql = with_origin ? al_insert_origin_sql : al_insert_sql;
+					SPIPlanPtr	plan;
 
-				plan = SPI_prepare(careful ? psprintf("%s%s", sql, al_on_conflict_sql) : sql,
-								   with_origin ? AL_INSERT_NARGS : AL_INSERT_NARGS_10,
-								   argtypes);
-				if (plan == NULL)
-					elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-				if (SPI_keepplan(plan) != 0)
-					elog(ERROR, "SPI_keepplan failed");
-				al_insert_plan[with_origin][careful] = plan;
-			}
+					plan = SPI_prepare(careful ? psprintf("%s%s", sql, al_on_conflict_sql) : sql,
+									   with_origin ? AL_INSERT_NARGS : AL_INSERT_NARGS_10,
+									   argtypes);
+					if (plan == NULL)
+						elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+					if (SPI_keepplan(plan) != 0)
+						elog(ERROR, "SPI_keepplan failed");
+					al_insert_plan[with_origin][careful] = plan;
+				}
 
-			memset(nulls, ' ', sizeof(nulls));
-			values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
-			values[1] = CStringGetTextDatum(al_source_node());
+				memset(nulls, ' ', sizeof(nulls));
+				values[0] = TimestampTzGetDatum(logged_time);
+				values[1] = CStringGetTextDatum(al_source_node());
 
-			elems = palloc(sizeof(Datum) * n);
-			enulls = palloc0(sizeof(bool) * n);
-			for (i = 0; i < n; i++)
-				elems[i] = UUIDPGetDatum((pg_uuid_t *) &evs[i].event_id);
-			values[2] = al_array(elems, enulls, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
+				elems = palloc(sizeof(Datum) * n);
+				enulls = palloc0(sizeof(bool) * n);
+				for (i = 0; i < n; i++)
+					elems[i] = UUIDPGetDatum((pg_uuid_t *) &evs[i].event_id);
+				values[2] = al_array(elems, enulls, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
 
-			elems = palloc(sizeof(Datum) * n);
-			for (i = 0; i < n; i++)
-				elems[i] = TimestampTzGetDatum(evs[i].request_time);
-			values[3] = al_array(elems, enulls, n, TIMESTAMPTZOID, sizeof(TimestampTz),
-								 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-
-			elems = palloc(sizeof(Datum) * n);
-			for (i = 0; i < n; i++)
-				elems[i] = CStringGetTextDatum(al_category_names[evs[i].category < AL_NUM_CATEGORIES ? evs[i].category : AL_CAT_AUDIT_LOG]);
-			values[4] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
-
-			values[5] = al_text_array(evs, n, offsetof(AuditEvent, event_type));
-
-			elems = palloc(sizeof(Datum) * n);
-			for (i = 0; i < n; i++)
-				elems[i] = CStringGetTextDatum(evs[i].success ? "SUCCESS" : "FAILURE");
-			values[6] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
-
-			values[7] = al_text_array(evs, n, offsetof(AuditEvent, reason_code));
-			values[8] = al_text_array(evs, n, offsetof(AuditEvent, user_name));
-			values[9] = al_text_array(evs, n, offsetof(AuditEvent, object_name));
-			values[10] = al_text_array(evs, n, offsetof(AuditEvent, client_addr));
-			values[11] = al_text_array(evs, n, offsetof(AuditEvent, application_name));
-			values[12] = al_text_array(evs, n, offsetof(AuditEvent, database_name));
-
-			elems = palloc(sizeof(Datum) * n);
-			for (i = 0; i < n; i++)
-				elems[i] = Int32GetDatum(evs[i].backend_pid);
-			values[13] = al_array(elems, enulls, n, INT4OID, sizeof(int32), true, TYPALIGN_INT);
-
-			values[14] = al_text_array(evs, n, offsetof(AuditEvent, session_id));
-
-			elems = palloc(sizeof(Datum) * n);
-			for (i = 0; i < n; i++)
-				elems[i] = CStringGetTextDatum(evs[i].entry_data[0] != '\0' ? evs[i].entry_data : "{}");
-			values[15] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
-
-			if (with_origin)
-			{
 				elems = palloc(sizeof(Datum) * n);
 				for (i = 0; i < n; i++)
-					elems[i] = CStringGetTextDatum(al_origin_names[evs[i].origin < AL_NUM_ORIGINS ? evs[i].origin : AL_ORIGIN_SERVER]);
-				values[16] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
-			}
+					elems[i] = TimestampTzGetDatum(evs[i].request_time);
+				values[3] = al_array(elems, enulls, n, TIMESTAMPTZOID, sizeof(TimestampTz),
+									 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 
-			rc = SPI_execute_plan(al_insert_plan[with_origin][careful], values, nulls, false, 0);
+				elems = palloc(sizeof(Datum) * n);
+				for (i = 0; i < n; i++)
+					elems[i] = CStringGetTextDatum(al_category_names[evs[i].category < AL_NUM_CATEGORIES ? evs[i].category : AL_CAT_AUDIT_LOG]);
+				values[4] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+
+				values[5] = al_text_array(evs, n, offsetof(AuditEvent, event_type));
+
+				elems = palloc(sizeof(Datum) * n);
+				for (i = 0; i < n; i++)
+					elems[i] = CStringGetTextDatum(evs[i].success ? "SUCCESS" : "FAILURE");
+				values[6] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+
+				values[7] = al_text_array(evs, n, offsetof(AuditEvent, reason_code));
+				values[8] = al_text_array(evs, n, offsetof(AuditEvent, user_name));
+				values[9] = al_text_array(evs, n, offsetof(AuditEvent, object_name));
+				values[10] = al_text_array(evs, n, offsetof(AuditEvent, client_addr));
+				values[11] = al_text_array(evs, n, offsetof(AuditEvent, application_name));
+				values[12] = al_text_array(evs, n, offsetof(AuditEvent, database_name));
+
+				elems = palloc(sizeof(Datum) * n);
+				for (i = 0; i < n; i++)
+					elems[i] = Int32GetDatum(evs[i].backend_pid);
+				values[13] = al_array(elems, enulls, n, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+
+				values[14] = al_text_array(evs, n, offsetof(AuditEvent, session_id));
+
+				elems = palloc(sizeof(Datum) * n);
+				for (i = 0; i < n; i++)
+					elems[i] = CStringGetTextDatum(evs[i].entry_data[0] != '\0' ? evs[i].entry_data : "{}");
+				values[15] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+
+				if (with_origin)
+				{
+					elems = palloc(sizeof(Datum) * n);
+					for (i = 0; i < n; i++)
+						elems[i] = CStringGetTextDatum(al_origin_names[evs[i].origin < AL_NUM_ORIGINS ? evs[i].origin : AL_ORIGIN_SERVER]);
+					values[16] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+				}
+
+				rc = SPI_execute_plan(al_insert_plan[with_origin][careful], values, nulls, false, 0);
+			}
 			if (rc != SPI_OK_INSERT)
 				elog(ERROR, "audit_log writer: INSERT returned %s", SPI_result_code_string(rc));
 			/* the same transaction deletes the intents these events replace */
@@ -859,9 +873,16 @@ al_writer_main(Datum main_arg)
 	/*
 	 * A writer that died after its commit but before it freed the slots
 	 * left at most one batch at the tail that is already in the table: the
-	 * first batch skips rows already there.
+	 * events queued now, up to a batch, are written skipping rows already
+	 * there.  Whatever is queued from now on cannot be in the table yet,
+	 * and takes the multi-insert (writer_bulk.c).
 	 */
-	al_careful_left = AL_BATCH_MAX;
+	{
+		AlQueueStats st;
+
+		al_queue_stats(&st);
+		al_careful_left = (int) Min(st.queued, (uint64) AL_BATCH_MAX);
+	}
 
 	ereport(LOG,
 			(errmsg("audit_log: writer started, writing captured events into database \"%s\"", al_database)));

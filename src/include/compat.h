@@ -140,6 +140,19 @@ al_decode_timezone_abbrev(int field, char *lowtoken, int *offset, pg_tz **tz)
 #endif
 
 /*
+ * al_exec_insert_index_tuples(rri, slot, estate): the index entries of a
+ * new row (not an update, duplicates an error), returning the indexes
+ * whose deferred constraints need a recheck.  16 added onlySummarizing.
+ */
+#if PG_VERSION_NUM >= 160000
+#define al_exec_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define al_exec_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
+/*
  * pgstat_get_local_beentry_by_index(idx): the idx-th (from 1) entry of this
  * backend's snapshot of backend statuses.  16 renamed it (it had been
  * pgstat_fetch_stat_local_beentry).

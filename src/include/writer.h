@@ -12,6 +12,7 @@
 #define AUDIT_LOG_WRITER_H
 
 #include "fmgr.h"
+#include "datatype/timestamp.h"
 #include "utils/palloc.h"
 
 #include "audit_log.h"
@@ -28,6 +29,16 @@ extern void al_writer_report_and_abort(MemoryContext cxt);
 
 /* writer.c: is the extension (and its table) there to write into? */
 extern bool al_extension_ready(void);
+
+/* writer.c: a text datum of s, an invalid byte of the encoding made '?' */
+extern Datum al_writer_text_datum(const char *s);
+
+/*
+ * writer_bulk.c: a batch by table multi-insert, inside the caller's
+ * transaction; false (nothing written) when it must go the INSERT's way
+ */
+extern bool al_writer_bulk_insert(const AuditEvent *evs, int n, bool with_origin,
+								  TimestampTz logged_time, const char *source_node);
 
 /* writer_prepared.c: PREPARED events and their outcome (writer only) */
 extern void al_writer_note_prepared(const AuditEvent *evs, int n, MemoryContext cxt);
