@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # bench/writer.sh: the writer from a full queue against a native
-# INSERT ... SELECT and COPY FROM of the same rows (run as root; about 4
+# INSERT ... SELECT and COPY FROM of the same rows (run as root; about 3
 # minutes at the defaults).
 #
 # One node, production durability (bench/lib.sh's BENCH_DURABLE), audit_log
-# preloaded with a queue large enough for the largest QUEUED, no pg_cron.
+# preloaded with a queue large enough for the largest QUEUED, no pg_cron,
+# shared_buffers 1 GB (no eviction while measuring), no checkpoint unasked.
 # For each Q in QUEUED (default "16384 65536"), ROUNDS rounds (default 3;
 # fewer is only a smoke test), each on a fresh copy of the same freshly
 # installed cluster (audit_log.events is append-only: a copy is how every
@@ -38,6 +39,9 @@
 # CPU per row / writer CPU per event: above 1 the writer is cheaper) and of
 # the writer's events per second (>= 20000).
 #
+# WRITER_PERF=FILE: perf record -g of the writer during W of the first round,
+# into FILE.Q (perf report -i FILE.Q).
+#
 # bench/lib.sh builds the extension into a private copy of PostgreSQL
 # $BENCH_PGVER (default 15); the clusters live in its scratch directory.
 set -eu
@@ -52,7 +56,7 @@ maxq=$(printf '%s\n' $QUEUED | sort -n | tail -1)
 bench_setup writer
 bench_node tmpl "shared_preload_libraries = 'audit_log'" "${BENCH_DURABLE[@]}" \
 	"audit_log.database = 'postgres'" "audit_log.queue_size = $((maxq + 8192))" \
-	"max_wal_size = '8GB'" "checkpoint_timeout = '30min'"
+	"shared_buffers = '1GB'" "max_wal_size = '8GB'" "checkpoint_timeout = '30min'"
 W=$BENCH_DIR/work
 mkdir -p "$W" && chown postgres "$W"
 
@@ -213,7 +217,13 @@ for q in $QUEUED; do
 		stage "$q"
 		declare -A res=()
 		for p in $order; do
-			if [ "$p" = W ]; then res[W]=$(run_w "$q" | tr '|' ' '); else res[$p]=$(run_native "$p" "$q"); fi
+			if [ "$p" != W ]; then res[$p]=$(run_native "$p" "$q"); continue; fi
+			if [ -n "${WRITER_PERF:-}" ] && [ "$r" = 1 ]; then
+				perf record -q -g -o "$WRITER_PERF.$q" -p "$(sql -c "SELECT writer_pid FROM audit_log.status")" 2>/dev/null &
+				perf_pid=$!
+			fi
+			res[W]=$(run_w "$q" | tr '|' ' ')
+			if [ -n "${perf_pid:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=; fi
 		done
 		read -r wn ws wc <<<"${res[W]}"
 		read -r in is ic in1 is1 ic1 <<<"${res[I]}"
@@ -238,7 +248,7 @@ for q in $QUEUED; do
 		printf "  %-10s %s (%s)\n" "$what" "$(col $i | bench_median)" "$(col $i | bench_spread)"
 		i=$((i + 1))
 	done
-	printf "  writer     %s events/s (%s)\n" "$(col 1 | bench_median)" "$(col 1 | bench_spread)"
+	printf "  writer     %s events/s (%s)\n" "$(col 1 | bench_median)" "$(col 1 | bench_spread | sed "s/\\.000//g")"
 	bench_result "writer_vs_insert_select_$k" "$(printf '%.3f' "$(col 2 | bench_median)")" ">=" 1.0 "$(col 2 | bench_spread)"
 	bench_result "writer_vs_copy_$k" "$(printf '%.3f' "$(col 4 | bench_median)")" ">=" 1.1 "$(col 4 | bench_spread)"
 	bench_result "writer_events_per_s_$k" "$(printf '%.0f' "$(col 1 | bench_median)")" ">=" 20000 "$(col 1 | bench_spread | sed 's/\.000//g')"
