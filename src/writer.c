@@ -7,9 +7,10 @@
  *
  * Every audit_log.flush_interval (or sooner, when the queue fills up or
  * audit_log.flush() asks) the writer copies up to AL_BATCH_MAX ready events,
- * inserts them with one prepared INSERT ... SELECT FROM unnest(...) ON
- * CONFLICT DO NOTHING in one transaction, and only after the commit frees
- * their slots.  A batch that fails is retried one event at a time, so that
+ * inserts them in one transaction by table multi-insert (writer_bulk.c), or
+ * with one prepared INSERT ... SELECT FROM unnest(...) where that path
+ * steps back and for the batches that may hold rows already written (ON
+ * CONFLICT DO NOTHING), and only after the commit frees their slots.  A batch that fails is retried one event at a time, so that
  * one bad event cannot block the queue: an event that fails alone with a
  * data error is written to the server log and counted as dropped; any other
  * error (disk full, extension missing) makes the writer wait and retry.
