@@ -12,7 +12,8 @@
 # before and after each phase (A: audit_log.events with TOAST and indexes,
 # after audit_log.flush(); P: the bytes of its server log):
 #   W3  LOOPS x CREATE ROLE / GRANT / REVOKE / DROP ROLE (bench/lib.sh's
-#       bench_admin_scripts, as bench/peers.sh W3), each its own transaction
+#       bench_admin_scripts, as bench/peers.sh W3), each its own
+#       transaction, one client (two GRANTs on one table at once can fail)
 #   W4  the same with CREATE ROLE ... PASSWORD (peers.sh W4)
 #   LOGIN  LOGINS connections (pgbench -C, scram over the Unix socket)
 #   FAIL   FAILS failed logins (a wrong password)
@@ -22,7 +23,11 @@
 # alignment (pageinspect: t_hoff and lp_len against the columns' sum; plus
 # the 4-byte line pointer).  RESULT storage_admin_event_vs_pgaudit: A's
 # bytes per administrative event (W3 and W4) / P's log bytes per statement,
-# target <= 2.5.
+# target <= 2.5.  Then the cuts, measured: the administrative rows copied
+# (CREATE TABLE AS) without one column each, with entry_data's top-level
+# keys of one letter, with its role attributes only the true ones: the
+# heap bytes each saves; and at the end the projection of A/P with each
+# (with and without BRIN).
 #
 # Part 2, BRIN against B-tree on request_time.  The same rows copied (each
 # partition as its own table) with the B-tree, BRIN (pages_per_range 128
@@ -37,12 +42,14 @@
 #              (log_event with a past request_time, fleet late arrivals)
 # and on each every index variant: size, and the median of RUNS runs
 # (EXPLAIN ANALYZE's execution time, TIMING OFF) of the queries that filter
-# on request_time: countif by hour over the day (the whole partition),
+# on request_time: countif by hour over the day (the whole partition, a
+# sequential scan whatever the index: timed on the ordered day only),
 # countif over one hour, the export scan of an hour and of a minute
 # (WHERE request_time >= x AND request_time < y ORDER BY request_time,
 # event_id, as export.c), min(request_time) (_maintain_seals,
 # _scheduled_export), and retention's range check (_expired_default_days:
-# request_time < the first day kept); each plan printed once.
+# request_time < the first day kept); the plans of the ordered and lateday
+# days printed (EXPLAIN ANALYZE with BUFFERS).
 set -euo pipefail
 
 LOOPS=${LOOPS:-2000}     # W3 and W4 each: 4 statements a loop
