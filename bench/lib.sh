@@ -31,6 +31,18 @@
 #                          rounds, or - when there is none); also appended to
 #                          $BENCH_RESULTS when that is set
 #   bench_spread [N...]    LOW..HIGH of the numbers (arguments or stdin)
+#   bench_pgaudit          true when Debian's postgresql-$BENCH_PGVER-pgaudit is
+#                          installed (installed first when missing and it can
+#                          be); otherwise prints a SKIPPED line and is false
+#   bench_admin_scripts DIR SECRET
+#                          DIR/w3.sql: CREATE ROLE / GRANT / REVOKE / DROP ROLE,
+#                          a role per pgbench client, each statement its own
+#                          transaction (GRANT on pgbench_branches: pgbench -i
+#                          first); DIR/w4.sql: the same with CREATE ROLE ...
+#                          PASSWORD 'SECRET'
+#   bench_events_size NODE "bytes rows" of audit_log.events on NODE after
+#                          audit_log.flush(): every partition with its TOAST
+#                          and indexes (pg_total_relation_size), its rows
 #
 # Durability: "${BENCH_DURABLE[@]}" are the settings of a production server
 # (fsync, synchronous_commit and full_page_writes on), "${BENCH_FAST[@]}" the
@@ -139,6 +151,35 @@ bench_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 bench_spread() { # numbers as arguments, or one a line on stdin
 	{ if [ $# -gt 0 ]; then printf '%s\n' "$@"; else cat; fi; } | sort -g |
 		awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f..%.3f", lo, hi }'
+}
+
+bench_pgaudit() {
+	local so=/usr/lib/postgresql/$BENCH_PGVER/lib/pgaudit.so
+	if [ ! -f "$so" ]; then
+		echo "== pgaudit is not installed: apt-get install postgresql-$BENCH_PGVER-pgaudit"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "postgresql-$BENCH_PGVER-pgaudit" >/dev/null 2>&1 || true
+	fi
+	[ -f "$so" ] && return 0
+	echo "== SKIPPED pgaudit (postgresql-$BENCH_PGVER-pgaudit) is not installed and could not be installed"
+	return 1
+}
+
+bench_admin_scripts() { # dir secret
+	cat >"$1/w3.sql" <<'SQL'
+CREATE ROLE peers_r_:client_id;
+GRANT SELECT ON TABLE pgbench_branches TO peers_r_:client_id;
+REVOKE SELECT ON TABLE pgbench_branches FROM peers_r_:client_id;
+DROP ROLE peers_r_:client_id;
+SQL
+	sed "1s/.*/CREATE ROLE peers_r_:client_id PASSWORD '$2';/" "$1/w3.sql" >"$1/w4.sql"
+	chown postgres "$1/w3.sql" "$1/w4.sql"
+}
+
+bench_events_size() { # node
+	bench_psql "$1" -At -F ' ' -c "SELECT audit_log.flush()" -c "
+		SELECT coalesce(sum(pg_total_relation_size(relid)), 0),
+			   (SELECT count(*) FROM audit_log.events)
+		FROM pg_partition_tree('audit_log.events')" | tail -1
 }
 
 bench_result() { # name value op target [spread]

@@ -46,15 +46,8 @@ CLIENTS=${CLIENTS:-2}
 
 source "$(dirname "$0")/lib.sh"
 
-if [ ! -f /usr/lib/postgresql/$BENCH_PGVER/lib/pgaudit.so ]; then
-	echo "== pgaudit is not installed: apt-get install postgresql-$BENCH_PGVER-pgaudit"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "postgresql-$BENCH_PGVER-pgaudit" >/dev/null 2>&1 || true
-fi
 configs="N P A S"
-if [ ! -f /usr/lib/postgresql/$BENCH_PGVER/lib/pgaudit.so ]; then
-	echo "== SKIPPED P: pgaudit (postgresql-$BENCH_PGVER-pgaudit) is not installed and could not be installed"
-	configs="N A S"
-fi
+bench_pgaudit || configs="N A S"
 
 bench_setup peers
 dir=$BENCH_DIR
@@ -89,14 +82,7 @@ for c in $configs; do
 done
 
 # the workload scripts: a role per client, each statement its own transaction
-cat >"$dir/w3.sql" <<'SQL'
-CREATE ROLE peers_r_:client_id;
-GRANT SELECT ON TABLE pgbench_branches TO peers_r_:client_id;
-REVOKE SELECT ON TABLE pgbench_branches FROM peers_r_:client_id;
-DROP ROLE peers_r_:client_id;
-SQL
-sed "1s/.*/CREATE ROLE peers_r_:client_id PASSWORD '$secret';/" "$dir/w3.sql" >"$dir/w4.sql"
-chown postgres "$dir"/w3.sql "$dir"/w4.sql
+bench_admin_scripts "$dir" "$secret"
 
 tcp() { # node, command and arguments (psql or pgbench) over TCP with scram
 	local n=$1 cmd=$2; shift 2
@@ -116,10 +102,7 @@ cpu_ticks() { # node: utime + stime of the postmaster, its children, and its exi
 snapshot() { # node: cpu_ticks wal_lsn_bytes log_bytes log_lines events_bytes events_rows
 	local n=$1 ev="0 0"
 	if [ "$n" = A ] || [ "$n" = S ]; then
-		ev=$(bench_psql "$n" -At -F ' ' -c "SELECT audit_log.flush()" -c "
-			SELECT coalesce(sum(pg_total_relation_size(relid)), 0),
-				   (SELECT count(*) FROM audit_log.events)
-			FROM pg_partition_tree('audit_log.events')" | tail -1)
+		ev=$(bench_events_size "$n")
 	fi
 	echo "$(cpu_ticks "$n") $(bench_psql "$n" -At -c "SELECT pg_current_wal_lsn() - '0/0'") \
 $(stat -c %s "$dir/$n.log") $(wc -l <"$dir/$n.log") $ev"
