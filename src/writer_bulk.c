@@ -58,6 +58,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
@@ -339,6 +340,7 @@ al_writer_bulk_insert(const AuditEvent *evs, int n, bool with_origin,
 	Oid			statoid[2];
 	Oid			origoid[AL_NUM_ORIGINS];
 	EState	   *estate;
+	MemoryContext rowcxt;
 	CommandId	cid;
 	Datum		node_datum;
 	int			keyatt;
@@ -428,6 +430,8 @@ al_writer_bulk_insert(const AuditEvent *evs, int n, bool with_origin,
 	estate->es_snapshot = GetActiveSnapshot();
 	estate->es_output_cid = cid = GetCurrentCommandId(true);
 	node_datum = CStringGetTextDatum(source_node);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "audit_log multi-insert rows",
+								   ALLOCSET_DEFAULT_SIZES);
 	AfterTriggerBeginQuery();
 
 	for (p = 0; p < nparts; p++)
@@ -450,6 +454,7 @@ al_writer_bulk_insert(const AuditEvent *evs, int n, bool with_origin,
 		for (done = 0; done < part->nrows; done += nslots)
 		{
 			int			k = Min(nslots, part->nrows - done);
+			MemoryContext oldcxt = MemoryContextSwitchTo(rowcxt);
 
 			for (s = 0; s < k; s++)
 			{
@@ -487,7 +492,9 @@ al_writer_bulk_insert(const AuditEvent *evs, int n, bool with_origin,
 					ExecConstraints(part->rri, slot, estate);
 				ResetPerTupleExprContext(estate);
 			}
+			MemoryContextSwitchTo(oldcxt);
 
+			/* the slots copy the rows into tuples of their own */
 			table_multi_insert(part->rel, slots, k, cid, 0, bistate);
 
 			/* the indexes (a duplicate event_id fails here) and AFTER triggers */
@@ -501,6 +508,7 @@ al_writer_bulk_insert(const AuditEvent *evs, int n, bool with_origin,
 				list_free(recheck);
 				ResetPerTupleExprContext(estate);
 			}
+			MemoryContextReset(rowcxt);
 		}
 
 		for (s = 0; s < nslots; s++)
@@ -515,6 +523,7 @@ al_writer_bulk_insert(const AuditEvent *evs, int n, bool with_origin,
 		table_close(parts[p].rel, NoLock);
 	table_close(parent, NoLock);
 	FreeExecutorState(estate);
+	MemoryContextDelete(rowcxt);
 	CommandCounterIncrement();
 	al_bulk_say(1, NULL);
 	return true;
