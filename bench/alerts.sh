@@ -71,5 +71,6 @@ spread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } E
 printf "writer throughput, median of %d: no rules %.0f events/s (%s), 10 matching rules %.0f events/s (%s)\n" \
 	"$ROUNDS" "$mn" "$(spread "${none[@]}")" "$mw" "$(spread "${with[@]}")"
 echo "ratio 10 rules / none: $(bench_ratio "$mw" "$mn") (target >= 0.9)"
+bench_result alerts_10_rules_writer_rate "$(bench_ratio "$mw" "$mn")" ">=" 0.9 -
 psql_ -c "SELECT 'alerts fired during the benchmark: ' || count(*) FROM audit_log.alerts WHERE rule LIKE 'bench%'"
 bench_stop main

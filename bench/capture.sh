@@ -114,10 +114,10 @@ SELECT 'logins: ' || count(*)
 	|| ', rate: ' || round(count(*) / extract(epoch FROM max(request_time) - min(request_time)))
 	|| '/s, lag p50: ' || round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM logged_time - request_time)))
 	|| ' ms, p99: ' || round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM logged_time - request_time)))
-	|| ' ms, max: ' || round(1000 * max(extract(epoch FROM logged_time - request_time))) || ' ms (target p99 < 1000 ms)'
+	|| ' ms, max: ' || round(1000 * max(extract(epoch FROM logged_time - request_time))) || ' ms (target p99 <= 2 x flush_interval = 200 ms, issue 20)'
 FROM audit_log.events WHERE event_type = 'LOGIN' AND request_time >= '$t0'"
 p99=$(psql_ -c "SELECT round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM logged_time - request_time))) FROM audit_log.events WHERE event_type = 'LOGIN' AND request_time >= '$t0'")
-bench_result capture_lag_p99_ms "$p99" "<=" 1000 -
+bench_result capture_lag_p99_ms "$p99" "<=" 200 -
 
 fi
 echo "== machine: $(nproc) cores, $(date -u +%Y-%m-%d)"

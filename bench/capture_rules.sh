@@ -107,6 +107,8 @@ for mode in none hundred matching; do
 	printf '%-36s %10s %14s %8s\n' "$mode" "$m" "$(spread "${R[$mode]}")" "$(bench_ratio "$m" "$none")"
 done
 echo "median of the per-round ratios: hundred/none $(bench_median ${R[ratio_hundred]}) (${R[ratio_hundred]}), matching/none $(bench_median ${R[ratio_matching]}) (${R[ratio_matching]})"
+bench_result capture_rules_100_conn_rate "$(bench_median ${R[ratio_hundred]})" ">=" 0.98 "$(bench_spread ${R[ratio_hundred]})"
+bench_result capture_rules_matching_skip_conn_rate "$(bench_median ${R[ratio_matching]})" ">=" 1.0 "$(bench_spread ${R[ratio_matching]})"
 echo "rows written for the benchmark logins: none ${R[none_rows]}/ matching ${grew}(skip_bench skipped $skipped events in the last matching round)"
 mn=$(bench_median ${R[m_none]})
 mh=$(bench_median ${R[m_hundred]})
