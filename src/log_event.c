@@ -677,7 +677,6 @@ audit_log_move_default_rows(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	char	   *sql;
 	uint64		moved = 0;
-
 	Relation	def;
 	StringInfoData cols;
 	int			i;

@@ -10,8 +10,9 @@
  * inserts them in one transaction by table multi-insert (writer_bulk.c), or
  * with one prepared INSERT ... SELECT FROM unnest(...) where that path
  * steps back and for the batches that may hold rows already written (ON
- * CONFLICT DO NOTHING), and only after the commit frees their slots.  A batch that fails is retried one event at a time, so that
- * one bad event cannot block the queue: an event that fails alone with a
+ * CONFLICT DO NOTHING), and only after the commit frees their slots.  A
+ * batch that fails is retried one event at a time, so that one bad event
+ * cannot block the queue: an event that fails alone with a
  * data error is written to the server log and counted as dropped; any other
  * error (disk full, extension missing) makes the writer wait and retry.
  *
@@ -497,6 +498,101 @@ al_writer_report_and_abort(MemoryContext cxt)
 }
 
 /*
+ * The batch by the prepared INSERT ... SELECT FROM unnest(...) (with ON
+ * CONFLICT DO NOTHING when careful), inside al_insert_events' transaction;
+ * returns SPI_execute_plan's code.
+ */
+static int
+al_insert_by_sql(const AuditEvent *evs, int n, bool with_origin, bool careful,
+				 TimestampTz logged_time)
+{
+	Datum		values[AL_INSERT_NARGS];
+	char		nulls[AL_INSERT_NARGS];
+	Datum	   *elems;
+	bool	   *enulls;
+	int			i;
+
+	if (al_insert_plan[with_origin][careful] == NULL)
+	{
+		Oid			argtypes[AL_INSERT_NARGS] = {
+			TIMESTAMPTZOID, TEXTOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID,
+			TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+			TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+			TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+			TEXTARRAYOID
+		};
+		const char *sql = with_origin ? al_insert_origin_sql : al_insert_sql;
+		SPIPlanPtr	plan;
+
+		plan = SPI_prepare(careful ? psprintf("%s%s", sql, al_on_conflict_sql) : sql,
+						   with_origin ? AL_INSERT_NARGS : AL_INSERT_NARGS_10,
+						   argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		al_insert_plan[with_origin][careful] = plan;
+	}
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = TimestampTzGetDatum(logged_time);
+	values[1] = CStringGetTextDatum(al_source_node());
+
+	elems = palloc(sizeof(Datum) * n);
+	enulls = palloc0(sizeof(bool) * n);
+	for (i = 0; i < n; i++)
+		elems[i] = UUIDPGetDatum((pg_uuid_t *) &evs[i].event_id);
+	values[2] = al_array(elems, enulls, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
+
+	elems = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+		elems[i] = TimestampTzGetDatum(evs[i].request_time);
+	values[3] = al_array(elems, enulls, n, TIMESTAMPTZOID, sizeof(TimestampTz),
+						 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+
+	elems = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(al_category_names[evs[i].category < AL_NUM_CATEGORIES ? evs[i].category : AL_CAT_AUDIT_LOG]);
+	values[4] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+
+	values[5] = al_text_array(evs, n, offsetof(AuditEvent, event_type));
+
+	elems = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(evs[i].success ? "SUCCESS" : "FAILURE");
+	values[6] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+
+	values[7] = al_text_array(evs, n, offsetof(AuditEvent, reason_code));
+	values[8] = al_text_array(evs, n, offsetof(AuditEvent, user_name));
+	values[9] = al_text_array(evs, n, offsetof(AuditEvent, object_name));
+	values[10] = al_text_array(evs, n, offsetof(AuditEvent, client_addr));
+	values[11] = al_text_array(evs, n, offsetof(AuditEvent, application_name));
+	values[12] = al_text_array(evs, n, offsetof(AuditEvent, database_name));
+
+	elems = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+		elems[i] = Int32GetDatum(evs[i].backend_pid);
+	values[13] = al_array(elems, enulls, n, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+
+	values[14] = al_text_array(evs, n, offsetof(AuditEvent, session_id));
+
+	elems = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(evs[i].entry_data[0] != '\0' ? evs[i].entry_data : "{}");
+	values[15] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+
+	if (with_origin)
+	{
+		elems = palloc(sizeof(Datum) * n);
+		for (i = 0; i < n; i++)
+			elems[i] = CStringGetTextDatum(al_origin_names[evs[i].origin < AL_NUM_ORIGINS ? evs[i].origin : AL_ORIGIN_SERVER]);
+		values[16] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
+	}
+
+	return SPI_execute_plan(al_insert_plan[with_origin][careful], values, nulls, false, 0);
+}
+
+/*
  * Insert n events in one transaction.  Returns 1 when committed, 0 when the
  * extension is not installed (nothing done), -1 on error (logged, rolled
  * back, SQLSTATE in al_last_sqlstate).
@@ -510,11 +606,6 @@ al_insert_events(const AuditEvent *evs, int n, bool careful)
 	StartTransactionCommand();
 	PG_TRY();
 	{
-		Datum		values[AL_INSERT_NARGS];
-		char		nulls[AL_INSERT_NARGS];
-		Datum	   *elems;
-		bool	   *enulls;
-		int			i;
 		int			rc;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -542,86 +633,7 @@ al_insert_events(const AuditEvent *evs, int n, bool careful)
 				al_writer_bulk_insert(evs, n, with_origin, logged_time, al_source_node()))
 				rc = SPI_OK_INSERT;
 			else
-			{
-				if (al_insert_plan[with_origin][careful] == NULL)
-				{
-					Oid			argtypes[AL_INSERT_NARGS] = {
-						TIMESTAMPTZOID, TEXTOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID,
-						TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-						TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-						TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-						TEXTARRAYOID
-					};
-					const char *sql = with_origin ? al_insert_origin_sql : al_insert_sql;
-					SPIPlanPtr	plan;
-
-					plan = SPI_prepare(careful ? psprintf("%s%s", sql, al_on_conflict_sql) : sql,
-									   with_origin ? AL_INSERT_NARGS : AL_INSERT_NARGS_10,
-									   argtypes);
-					if (plan == NULL)
-						elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-					if (SPI_keepplan(plan) != 0)
-						elog(ERROR, "SPI_keepplan failed");
-					al_insert_plan[with_origin][careful] = plan;
-				}
-
-				memset(nulls, ' ', sizeof(nulls));
-				values[0] = TimestampTzGetDatum(logged_time);
-				values[1] = CStringGetTextDatum(al_source_node());
-
-				elems = palloc(sizeof(Datum) * n);
-				enulls = palloc0(sizeof(bool) * n);
-				for (i = 0; i < n; i++)
-					elems[i] = UUIDPGetDatum((pg_uuid_t *) &evs[i].event_id);
-				values[2] = al_array(elems, enulls, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
-
-				elems = palloc(sizeof(Datum) * n);
-				for (i = 0; i < n; i++)
-					elems[i] = TimestampTzGetDatum(evs[i].request_time);
-				values[3] = al_array(elems, enulls, n, TIMESTAMPTZOID, sizeof(TimestampTz),
-									 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-
-				elems = palloc(sizeof(Datum) * n);
-				for (i = 0; i < n; i++)
-					elems[i] = CStringGetTextDatum(al_category_names[evs[i].category < AL_NUM_CATEGORIES ? evs[i].category : AL_CAT_AUDIT_LOG]);
-				values[4] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
-
-				values[5] = al_text_array(evs, n, offsetof(AuditEvent, event_type));
-
-				elems = palloc(sizeof(Datum) * n);
-				for (i = 0; i < n; i++)
-					elems[i] = CStringGetTextDatum(evs[i].success ? "SUCCESS" : "FAILURE");
-				values[6] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
-
-				values[7] = al_text_array(evs, n, offsetof(AuditEvent, reason_code));
-				values[8] = al_text_array(evs, n, offsetof(AuditEvent, user_name));
-				values[9] = al_text_array(evs, n, offsetof(AuditEvent, object_name));
-				values[10] = al_text_array(evs, n, offsetof(AuditEvent, client_addr));
-				values[11] = al_text_array(evs, n, offsetof(AuditEvent, application_name));
-				values[12] = al_text_array(evs, n, offsetof(AuditEvent, database_name));
-
-				elems = palloc(sizeof(Datum) * n);
-				for (i = 0; i < n; i++)
-					elems[i] = Int32GetDatum(evs[i].backend_pid);
-				values[13] = al_array(elems, enulls, n, INT4OID, sizeof(int32), true, TYPALIGN_INT);
-
-				values[14] = al_text_array(evs, n, offsetof(AuditEvent, session_id));
-
-				elems = palloc(sizeof(Datum) * n);
-				for (i = 0; i < n; i++)
-					elems[i] = CStringGetTextDatum(evs[i].entry_data[0] != '\0' ? evs[i].entry_data : "{}");
-				values[15] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
-
-				if (with_origin)
-				{
-					elems = palloc(sizeof(Datum) * n);
-					for (i = 0; i < n; i++)
-						elems[i] = CStringGetTextDatum(al_origin_names[evs[i].origin < AL_NUM_ORIGINS ? evs[i].origin : AL_ORIGIN_SERVER]);
-					values[16] = al_array(elems, enulls, n, TEXTOID, -1, false, TYPALIGN_INT);
-				}
-
-				rc = SPI_execute_plan(al_insert_plan[with_origin][careful], values, nulls, false, 0);
-			}
+				rc = al_insert_by_sql(evs, n, with_origin, careful, logged_time);
 			if (rc != SPI_OK_INSERT)
 				elog(ERROR, "audit_log writer: INSERT returned %s", SPI_result_code_string(rc));
 			/* the same transaction deletes the intents these events replace */
