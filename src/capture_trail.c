@@ -298,6 +298,14 @@ own_rangevar(RangeVar *rv)
 		return true;
 	if (rv->schemaname != NULL)
 		return false;
+	/*
+	 * An unqualified name can only resolve into the trail's schema if the
+	 * schema holds a relation of that name: one catalog cache probe (a miss
+	 * is cached too) spares the search_path walk for every other table, the
+	 * GRANT on any table of the database among them.
+	 */
+	if (!OidIsValid(get_relname_relid(rv->relname, nsp)))
+		return false;
 	relid = RangeVarGetRelid(rv, NoLock, true);
 	return OidIsValid(relid) && get_rel_namespace(relid) == nsp;
 }

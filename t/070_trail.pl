@@ -223,6 +223,28 @@ is($trail, join("\n", @expected),
 	'every tampering statement is a TRAIL_CHANGE, with its outcome; maintain() is not');
 unlike($trail, qr/regress_secret/, 'nothing but names and values');
 
+# Unqualified names resolve through search_path: a GRANT reaches the trail
+# only when the name resolves into audit_log, not when another schema's
+# table of the same name comes first, nor for a table the schema lacks.
+my $t1 = run_sql('SELECT clock_timestamp()');
+run_sql(q{
+CREATE TABLE public.events (a int);
+CREATE TABLE public.regress_trail_other (a int);
+SET search_path = audit_log, public;
+GRANT SELECT ON events TO regress_plain;
+REVOKE SELECT ON events FROM regress_plain;
+GRANT SELECT ON regress_trail_other TO regress_plain;
+SET search_path = public, audit_log;
+GRANT SELECT ON events TO regress_plain;
+DROP TABLE public.events, public.regress_trail_other;
+});
+flush();
+is( run_sql(qq{
+SELECT string_agg((entry_data->>'command') || ' ' || object_name, ', ' ORDER BY request_time, event_id)
+FROM audit_log.events WHERE event_type = 'TRAIL_CHANGE' AND request_time > '$t1'}),
+	'GRANT events, REVOKE events',
+	'an unqualified name is on the trail only when search_path resolves it into audit_log');
+
 # The issue's case: turning the capture off is itself on record.
 set_conf('audit_log.capture', 'none');
 run_sql('CREATE ROLE regress_hidden SUPERUSER');
