@@ -48,6 +48,7 @@ OBJS = \
 	src/version.o \
 	src/writer.o \
 	src/writer_bulk.o \
+	src/writer_jsonb.o \
 	src/writer_prepared.o \
 	src/writer_step_aside.o
 

@@ -9,7 +9,8 @@
  * arrays, the casts of text to the enums, inet and jsonb through their
  * input functions, the routing of the row to its partition, and one heap
  * insertion with its WAL record.  Here each row's values are built
- * directly from the queued event, the partition of a run of rows in the
+ * directly from the queued event (entry_data by writer_jsonb.c's reader of
+ * our own JSON, in place of jsonb_in), the partition of a run of rows in the
  * same range (a day) is looked up once, and the rows of each partition go
  * to table_multi_insert() in chunks: one WAL record per heap page, as
  * COPY FROM does.
@@ -483,7 +484,7 @@ al_writer_bulk_insert(const AuditEvent *evs, int n, bool with_origin,
 				ALB_SET(ALB_PID, Int32GetDatum(ev->backend_pid));
 				al_bulk_text(values, isnull, a[ALB_SESSION], ev->session_id);
 				ALB_SET(ALB_NODE, node_datum);
-				ALB_SET(ALB_ENTRY, DirectFunctionCall1(jsonb_in, CStringGetDatum(ev->entry_data[0] != '\0' ? ev->entry_data : "{}")));
+				ALB_SET(ALB_ENTRY, al_writer_jsonb(ev->entry_data[0] != '\0' ? ev->entry_data : "{}"));
 				if (with_origin)
 					ALB_SET(ALB_ORIGIN, ObjectIdGetDatum(origoid[ev->origin < AL_NUM_ORIGINS ? ev->origin : AL_ORIGIN_SERVER]));
 #undef ALB_SET

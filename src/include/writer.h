@@ -40,6 +40,12 @@ extern Datum al_writer_text_datum(const char *s);
 extern bool al_writer_bulk_insert(const AuditEvent *evs, int n, bool with_origin,
 								  TimestampTz logged_time, const char *source_node);
 
+/*
+ * writer_jsonb.c: entry_data's JSON text as jsonb, built as jsonb_in builds
+ * it (jsonb_in itself for what its own reader does not take)
+ */
+extern Datum al_writer_jsonb(const char *json);
+
 /* writer_prepared.c: PREPARED events and their outcome (writer only) */
 extern void al_writer_note_prepared(const AuditEvent *evs, int n, MemoryContext cxt);
 extern void al_writer_resolve_prepared(MemoryContext cxt);
