@@ -67,4 +67,27 @@ FROM (SELECT pg_temp.jb_compare('{' || string_agg(to_json(k)::text || ':' || v, 
 			FROM generate_series(1, 3000) g, generate_series(1, 1 + g % 12) i) pairs
 	  GROUP BY g) docs;
 
+-- 9,000 mutants of well-formed documents (a character replaced, deleted
+-- or inserted, from an alphabet of JSON's own characters): whether read
+-- here, left to jsonb_in or refused by it, none ever differs
+SELECT setseed(0.2026) IS NULL AS seeded;
+SELECT count(*) AS mutants, count(*) FILTER (WHERE r = '-1') AS differ,
+	count(*) FILTER (WHERE r = '1') > 0 AS some_read_here,
+	count(*) FILTER (WHERE r = '0') > 0 AS some_left_to_jsonb_in,
+	count(*) FILTER (WHERE r LIKE 'error%') > 0 AS some_refused
+FROM (SELECT pg_temp.jb(CASE g % 3
+			WHEN 0 THEN overlay(d PLACING substr(a, 1 + (random() * (length(a) - 1))::int, 1)
+						FROM 1 + (random() * (length(d) - 1))::int FOR 1)
+			WHEN 1 THEN overlay(d PLACING '' FROM 1 + (random() * (length(d) - 1))::int
+						FOR 1 + (random() * 2)::int)
+			ELSE overlay(d PLACING substr(a, 1 + (random() * (length(a) - 1))::int, 1)
+						FROM 1 + (random() * length(d))::int FOR 0)
+		END) AS r
+	  FROM (VALUES
+			('{"a":[1,2.5,-3e-2,true,false,null],"bb":{"c":"x\"y\\z\n","":{}},"é":"ü"}'),
+			('[{"k1":1,"k2":[[]],"k10":"v"},"s",0,-0.5E+3,"\/\t"]'),
+			('{"user":"regress_x","attributes":{"login":true,"superuser":false},"n":12}')) AS v(d),
+		   (VALUES ('{}[]":,\ntfalsenu0123456789-+.eE é\/')) AS alphabet(a),
+		   generate_series(1, 3000) g) m;
+
 DELETE FROM audit_log.event_types WHERE event_type = 'REGRESS_JB';
