@@ -251,57 +251,82 @@ sort_pairs(JsonbPair *pairs, int n)
 	return true;
 }
 
+/*
+ * Past the opening bracket of a container closed by close: true when it is
+ * empty (its closing bracket taken too).
+ */
+static bool
+open_container(AlJbReader *r, char close)
+{
+	r->p++;
+	skip_ws(r);
+	if (r->p < r->end && *r->p == close)
+	{
+		r->p++;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * After a member or element: 1 when a comma says another follows, 0 when
+ * the closing bracket ends the container (taken), -1 when neither is there.
+ */
+static int
+next_item(AlJbReader *r, char close)
+{
+	skip_ws(r);
+	if (r->p < r->end && (*r->p == ',' || *r->p == close))
+		return *r->p++ == ',' ? 1 : 0;
+	return -1;
+}
+
+/* Room for one more of n items of size bytes in *items (cap of them). */
+static bool
+make_room(void **items, int n, int *cap, Size size)
+{
+	if (n >= AL_JB_MAX_ITEMS)
+		return false;
+	if (n == *cap)
+	{
+		*cap *= 2;
+		*items = repalloc(*items, size * *cap);
+	}
+	return true;
+}
+
 static bool
 read_object(AlJbReader *r, JsonbValue *v, int depth)
 {
 	int			n = 0;
 	int			cap = 8;
 	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * cap);
+	int			more = open_container(r, '}') ? 0 : 1;
 
-	r->p++;						/* { */
-	skip_ws(r);
-	if (r->p < r->end && *r->p == '}')
-		r->p++;
-	else
-		for (;;)
-		{
-			JsonbPair  *pair;
+	while (more == 1)
+	{
+		JsonbPair  *pair;
 
-			if (n >= AL_JB_MAX_ITEMS)
-				return false;
-			if (n == cap)
-			{
-				cap *= 2;
-				pairs = repalloc(pairs, sizeof(JsonbPair) * cap);
-			}
-			pair = &pairs[n];
-			skip_ws(r);
-			if (r->p >= r->end || *r->p != '"')
-				return false;
-			pair->key.type = jbvString;
-			if (!read_string(r, &pair->key.val.string.val, &pair->key.val.string.len))
-				return false;
-			skip_ws(r);
-			if (r->p >= r->end || *r->p != ':')
-				return false;
-			r->p++;
-			skip_ws(r);
-			if (!read_value(r, &pair->value, depth + 1))
-				return false;
-			pair->order = n++;
-			skip_ws(r);
-			if (r->p < r->end && *r->p == ',')
-			{
-				r->p++;
-				continue;
-			}
-			if (r->p < r->end && *r->p == '}')
-			{
-				r->p++;
-				break;
-			}
+		if (!make_room((void **) &pairs, n, &cap, sizeof(JsonbPair)))
 			return false;
-		}
+		pair = &pairs[n];
+		skip_ws(r);
+		if (r->p >= r->end || *r->p != '"')
+			return false;
+		pair->key.type = jbvString;
+		if (!read_string(r, &pair->key.val.string.val, &pair->key.val.string.len))
+			return false;
+		skip_ws(r);
+		if (r->p >= r->end || *r->p != ':')
+			return false;
+		r->p++;
+		skip_ws(r);
+		if (!read_value(r, &pair->value, depth + 1))
+			return false;
+		pair->order = n++;
+		if ((more = next_item(r, '}')) < 0)
+			return false;
+	}
 	if (!sort_pairs(pairs, n))
 		return false;
 	v->type = jbvObject;
@@ -316,38 +341,18 @@ read_array(AlJbReader *r, JsonbValue *v, int depth)
 	int			n = 0;
 	int			cap = 8;
 	JsonbValue *elems = palloc(sizeof(JsonbValue) * cap);
+	int			more = open_container(r, ']') ? 0 : 1;
 
-	r->p++;						/* [ */
-	skip_ws(r);
-	if (r->p < r->end && *r->p == ']')
-		r->p++;
-	else
-		for (;;)
-		{
-			if (n >= AL_JB_MAX_ITEMS)
-				return false;
-			if (n == cap)
-			{
-				cap *= 2;
-				elems = repalloc(elems, sizeof(JsonbValue) * cap);
-			}
-			skip_ws(r);
-			if (!read_value(r, &elems[n], depth + 1))
-				return false;
-			n++;
-			skip_ws(r);
-			if (r->p < r->end && *r->p == ',')
-			{
-				r->p++;
-				continue;
-			}
-			if (r->p < r->end && *r->p == ']')
-			{
-				r->p++;
-				break;
-			}
+	while (more == 1)
+	{
+		if (!make_room((void **) &elems, n, &cap, sizeof(JsonbValue)))
 			return false;
-		}
+		skip_ws(r);
+		if (!read_value(r, &elems[n++], depth + 1))
+			return false;
+		if ((more = next_item(r, ']')) < 0)
+			return false;
+	}
 	v->type = jbvArray;
 	v->val.array.nElems = n;
 	v->val.array.elems = elems;
