@@ -57,10 +57,11 @@ fi
 bench_setup instr
 work=$BENCH_DIR
 
-# inclusive instructions of function FN in callgrind file FILE (0 if absent)
+# inclusive instructions of function FN in callgrind file FILE (0 if absent);
+# each file is annotated once, beside it, for all the functions asked of it
 incl() { # file fn
-	callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
-		awk -v fn="$2" '{ for (i = 2; i <= NF; i++) if ($i ~ (":" fn "$")) { gsub(",", "", $1); print $1; exit } }' |
+	[ -f "$1.incl" ] || callgrind_annotate --inclusive=yes --threshold=100 "$1" >"$1.incl" 2>/dev/null
+	awk -v fn="$2" '{ for (i = 2; i <= NF; i++) if ($i ~ (":" fn "$")) { gsub(",", "", $1); print $1; exit } }' "$1.incl" |
 		{ read -r v || v=0; echo "${v:-0}"; }
 }
 
@@ -113,23 +114,23 @@ run() { # mode: N|A
 	fi
 	bench_stop "$m"
 	# the sums, once the files are written (at each process's exit)
-	p=0
-	for i in $(cat "$cg/conn_pids"); do p=$((p + $(incl "$cg/cg.$i" PostgresMain))); done
-	echo "$p" >"$cg/conn_instr"
+	sum=0
+	for i in $(cat "$cg/conn_pids"); do sum=$((sum + $(incl "$cg/cg.$i" PostgresMain))); done
+	echo "$sum" >"$cg/conn_instr"
 	incl "$cg/cg.$(cat "$cg/empty_pid")" PostgresMain >"$cg/empty_instr"
 	incl "$cg/cg.$(cat "$cg/loop_pid")" PostgresMain >"$cg/loop_instr"
 	if [ "$m" = A ]; then
 		incl "$cg/cg.$(cat "$cg/copy_pid")" DoCopy >"$cg/copy_instr"
-		p=$(grep -l 'al_writer_main' "$cg"/cg.* | head -1)
+		w=$(grep -l 'al_writer_main' $(ls "$cg"/cg.* | grep -v '\.incl$') | head -1)
 		# the rules' reread (al_alerts_refresh, at most once a second
 		# whatever the rate: under valgrind's slowness it came at every
 		# batch) is a cost per second, not per event: it is left out
-		echo $(( $(incl "$p" al_write_some) - $(incl "$p" al_alerts_refresh) )) >"$cg/writer_instr"
-		incl "$p" al_alerts_refresh >"$cg/writer_refresh"
+		incl "$w" al_alerts_refresh >"$cg/writer_refresh"
+		echo $(( $(incl "$w" al_write_some) - $(cat "$cg/writer_refresh") )) >"$cg/writer_instr"
 		# entry_data to jsonb: writer_jsonb.c's reader (jsonb_in before it)
-		i=$(incl "$p" al_writer_jsonb); [ "$i" != 0 ] || i=$(incl "$p" jsonb_in)
+		i=$(incl "$w" al_writer_jsonb); [ "$i" != 0 ] || i=$(incl "$w" jsonb_in)
 		echo "$i" >"$cg/writer_jsonb"
-		incl "$p" ExecInsertIndexTuples >"$cg/writer_index"
+		incl "$w" ExecInsertIndexTuples >"$cg/writer_index"
 	fi
 }
 
